@@ -110,7 +110,7 @@ size_t dlmalloc_set_footprint_limit(size_t bytes);
 void** dlindependent_calloc(size_t n_elements, size_t element_size, void** chunks);
 void** dlindependent_comalloc(size_t n_elements, size_t* sizes, void** chunks);
 size_t dlbulk_free(void** array, size_t n_elements);
-#if defined(NO_MALLOC_STATS) && NO_MALLOC_STATS == 0
+#if !defined(NO_MALLOC_STATS) || NO_MALLOC_STATS == 0
 void dlmalloc_stats(void);
 #endif
 #ifdef MALLOC_INSPECT_ALL
@@ -158,7 +158,7 @@ size_t mspace_set_footprint_limit(mspace msp, size_t bytes);
 struct mallinfo mspace_mallinfo(mspace msp);
 int mspace_trim(mspace msp, size_t pad);
 int mspace_mallopt(int param, int value);
-#if defined(NO_MALLOC_STATS) && NO_MALLOC_STATS == 0
+#if !defined(NO_MALLOC_STATS) || NO_MALLOC_STATS == 0
 void mspace_malloc_stats(mspace msp);
 #endif
 #ifdef MALLOC_INSPECT_ALL

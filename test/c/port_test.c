@@ -2,7 +2,9 @@
  * offheap — the test port (see port_test.h): hooks over the real mmap, a
  * spin-then-yield lock, and an abort hook tests can catch.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include "port_test.h"
 
 #include <sched.h>

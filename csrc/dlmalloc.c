@@ -2059,8 +2059,13 @@ static int check_heap(mstate m) {
   /* The live-chunk map marks exactly the live allocations. */
   if (m->livemap != 0) {
     size_t bytes = mspace_livemap_bytes((size_t)(m->highest_addr - m->least_addr));
-    size_t bits = 0;
-    for (size_t k = 0; k < bytes; k++) bits += (size_t)__builtin_popcount(m->livemap[k]);
+    size_t bits = 0, k = 0;
+    for (; k + sizeof(uint64_t) <= bytes; k += sizeof(uint64_t)) {
+      uint64_t word;
+      memcpy(&word, m->livemap + k, sizeof word);
+      bits += (size_t)__builtin_popcountll(word);
+    }
+    for (; k < bytes; k++) bits += (size_t)__builtin_popcount(m->livemap[k]);
     CHECK_THAT(bits == walked.user_chunks, "the live-chunk map marks chunks that are not allocated");
   }
   return DL_OK;

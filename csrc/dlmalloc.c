@@ -330,6 +330,9 @@ typedef struct malloc_state* mstate;
 #define USE_NONCONTIGUOUS_BIT ((flag_t)4)
 #define BOUNDED_BIT ((flag_t)16)  /* offheap: confined to [least_addr, highest_addr) */
 #define CORRUPT_BIT ((flag_t)32)  /* offheap: an error was reported; refuse work */
+/* offheap: the heap spans more than its head segment (other segments or
+ * direct maps), so range checks must look at each of them. */
+#define MULTI_RANGE_BIT ((flag_t)64)
 
 #define use_lock(M) ((M)->mflags & USE_LOCK_BIT)
 #define use_mmap(M) ((M)->mflags & USE_MMAP_BIT_M)
@@ -615,14 +618,23 @@ static int in_direct_maps(mstate m, const char* a, size_t len) {
 
 DL_INLINE int ok_range(mstate m, const void* a, size_t len) {
   const char* p = (const char*)a;
-  if (is_bounded(m)) {
+  flag_t f = m->mflags;
+  if (f & BOUNDED_BIT) {
     return p >= m->least_addr && p <= m->highest_addr && len <= (size_t)(m->highest_addr - p);
   }
-  if (DL_LIKELY(m->seg.next == 0 && m->direct_head == 0)) {
-    return p >= m->seg.base && (size_t)(p - m->seg.base) <= m->seg.size &&
-           len <= m->seg.size - (size_t)(p - m->seg.base);
+  if (DL_LIKELY(!(f & MULTI_RANGE_BIT))) {
+    size_t off = (size_t)(p - m->seg.base); /* wraps to huge below base */
+    return off <= m->seg.size && len <= m->seg.size - off;
   }
   return in_segments(m, p, len) || in_direct_maps(m, p, len);
+}
+
+/* Keep MULTI_RANGE_BIT in step with the segment list and the direct list. */
+static void refresh_range_flag(mstate m) {
+  if (m->seg.next != 0 || m->direct_head != 0)
+    m->mflags |= MULTI_RANGE_BIT;
+  else
+    m->mflags &= ~MULTI_RANGE_BIT;
 }
 
 /* A chunk pointer read from the heap may be followed: aligned, and its whole
@@ -677,6 +689,15 @@ static int has_segment_link(mstate m, msegmentptr ss) {
 }
 
 #define segment_holds(S, A) ((char*)(A) >= S->base && (char*)(A) < S->base + S->size)
+
+#define SEGMENT_RECORD_CHUNK_SIZE pad_request(sizeof(struct malloc_segment))
+
+/* mem is the record of one of m's segments (an internal in-use chunk). */
+static int is_segment_record(mstate m, const void* mem) {
+  for (const msegment* sp = m->seg.next; sp != 0; sp = sp->next)
+    if ((const void*)sp == mem) return 1;
+  return 0;
+}
 
 /* ==== small bins ================================================================ */
 
@@ -746,7 +767,7 @@ DL_INLINE void replace_dv(mstate m, mchunkptr p, size_t s) {
 
 /* ==== tree bins =================================================================== */
 
-static void insert_large_chunk(mstate m, tchunkptr x, size_t s) {
+DL_NOINLINE void insert_large_chunk(mstate m, tchunkptr x, size_t s) {
   bindex_t i = compute_tree_index(s);
   tbinptr* h = treebin_at(m, i);
   x->index = i;
@@ -794,7 +815,7 @@ static void insert_large_chunk(mstate m, tchunkptr x, size_t s) {
 
 /* Unlink tree chunk x; 0 on success. A ring member's bk neighbour takes its
  * place; a lone node is replaced by its rightmost leaf descendant. */
-static int unlink_large_chunk(mstate m, tchunkptr x) {
+DL_NOINLINE int unlink_large_chunk(mstate m, tchunkptr x) {
   tchunkptr xp = x->parent;
   tchunkptr r;
   if (x->bk != x) {
@@ -874,6 +895,7 @@ DL_INLINE int unlink_chunk(mstate m, mchunkptr p, size_t s) {
 static void direct_push(mstate m, mchunkptr p) {
   direct_link_at(p, chunksize(p)) = m->direct_head;
   m->direct_head = p;
+  refresh_range_flag(m);
 }
 
 /* Unlink p from the direct list; 1 if it was there. */
@@ -883,6 +905,7 @@ static int direct_remove(mstate m, mchunkptr p) {
     mchunkptr q = *link;
     if (q == p) {
       *link = direct_link_at(q, chunksize(q));
+      refresh_range_flag(m);
       return 1;
     }
     link = &direct_link_at(q, chunksize(q));
@@ -989,13 +1012,14 @@ static int sys_trim(mstate m, size_t pad);
 
 #define should_trim(M, s) ((s) > (M)->trim_check)
 
-static void merge_and_bin(mstate m, mchunkptr p, size_t psize, int allow_trim) {
+DL_INLINE void merge_and_bin(mstate m, mchunkptr p, size_t psize, int allow_trim) {
   mchunkptr next = chunk_plus_offset(p, psize);
   if (!pinuse(p)) {
     size_t prevsize = p->prev_foot;
-    mchunkptr prev = chunk_minus_offset(p, prevsize);
-    if (DL_UNLIKELY(prevsize < MIN_CHUNK_SIZE || !ok_chunk(m, prev) ||
-                    chunksize(prev) != prevsize || cinuse(prev))) {
+    /* Integer arithmetic: a damaged prev_foot must not form a wild pointer. */
+    mchunkptr prev = (mchunkptr)((uintptr_t)p - prevsize);
+    if (DL_UNLIKELY(prevsize < MIN_CHUNK_SIZE || prevsize >= MAX_REQUEST || (uintptr_t)p < prevsize ||
+                    !ok_chunk(m, prev) || chunksize(prev) != prevsize || cinuse(prev))) {
       CORRUPTION_ERROR_ACTION(m);
       return;
     }
@@ -1051,13 +1075,13 @@ static void merge_and_bin(mstate m, mchunkptr p, size_t psize, int allow_trim) {
 }
 
 /* Dispose of a chunk carved out by realloc, memalign or ialloc. */
-#define dispose_chunk(m, p, s) merge_and_bin((m), (p), (s), 0)
+DL_NOINLINE void dispose_chunk(mstate m, mchunkptr p, size_t psize) { merge_and_bin(m, p, psize, 0); }
 
 /* Is mem the start of a chunk this heap handed out and has not taken back?
  * Decides without reading anything outside the heap. With a live-chunk map
  * the answer is exact; otherwise the header is checked for consistency with
  * its neighbours, and a direct-mapped chunk must be on the direct list. */
-static int is_user_chunk(mstate m, void* mem) {
+DL_INLINE int is_user_chunk(mstate m, void* mem) {
   mchunkptr p = mem2chunk(mem);
   if (!is_aligned(mem) || !ok_range(m, p, TWO_SIZE_T_SIZES)) return 0;
   if (m->livemap != 0 && !is_live(m, mem)) return 0;
@@ -1068,6 +1092,8 @@ static int is_user_chunk(mstate m, void* mem) {
     size_t psize = chunksize(p);
     if (!ok_next(m, p, psize)) return 0;
     if (!pinuse(chunk_plus_offset(p, psize))) return 0;
+    /* The heap's own in-use chunks: its state and its segment records. */
+    if (mem == (void*)m || (psize == SEGMENT_RECORD_CHUNK_SIZE && is_segment_record(m, mem))) return 0;
   }
 #if FOOTERS
   /* The footer must name this heap. */
@@ -1077,11 +1103,14 @@ static int is_user_chunk(mstate m, void* mem) {
 }
 
 /* free with the lock held; mem != 0. */
-static void free_locked(mstate m, void* mem) {
+/* free of a direct-mapped chunk, or of anything in a bounded or multi-range
+ * heap: the general checks. 0 when p was a direct chunk (already released),
+ * else its size for merge_and_bin; MAX_SIZE_T after a usage error. */
+DL_NOINLINE size_t free_checked(mstate m, void* mem) {
   mchunkptr p = mem2chunk(mem);
   if (DL_UNLIKELY(!is_user_chunk(m, mem))) {
     USAGE_ERROR_ACTION(m);
-    return;
+    return MAX_SIZE_T;
   }
   clear_live(m, mem);
   size_t psize = chunksize(p);
@@ -1090,15 +1119,48 @@ static void free_locked(mstate m, void* mem) {
     direct_remove(m, p);
     psize += prevsize + MMAP_FOOT_PAD;
     if (custom_munmap((char*)p - prevsize, psize) == 0) m->footprint -= psize;
-    return;
+    return 0;
+  }
+  return psize;
+}
+
+DL_INLINE void free_locked_inline(mstate m, void* mem) {
+  mchunkptr p = mem2chunk(mem);
+  size_t psize;
+  if (DL_LIKELY((m->mflags & (BOUNDED_BIT | MULTI_RANGE_BIT)) == 0)) {
+    /* The common heap: one segment, no direct maps, no live map. p must be
+     * an in-use chunk inside it whose successor agrees (is_user_chunk,
+     * specialised). */
+    size_t segsize = m->seg.size;
+    size_t off = (size_t)((char*)p - m->seg.base);
+    if (DL_UNLIKELY(!is_aligned(mem) || segsize < TWO_SIZE_T_SIZES || off > segsize - TWO_SIZE_T_SIZES ||
+                    mem == (void*)m)) /* an mspace's own state; one segment has no records */
+      goto usage;
+    size_t head = p->head;
+    psize = head & ~FLAG_BITS;
+    if (DL_UNLIKELY(!(head & CINUSE_BIT) || psize < MIN_CHUNK_SIZE ||
+                    psize > segsize - off - TWO_SIZE_T_SIZES ||
+                    !pinuse(chunk_plus_offset(p, psize))))
+      goto usage;
+#if FOOTERS
+    if (DL_UNLIKELY(get_foot(p, psize) != ((size_t)m ^ mparams.magic))) goto usage;
+#endif
+  } else {
+    psize = free_checked(m, mem);
+    if (psize == 0 || psize == MAX_SIZE_T) return;
   }
   merge_and_bin(m, p, psize, 1);
+  return;
+usage:
+  USAGE_ERROR_ACTION(m);
 }
+
+DL_NOINLINE void free_locked(mstate m, void* mem) { free_locked_inline(m, mem); }
 
 /* ==== allocating from the bins ===================================================== */
 
 /* Best fit among tree chunks for a large request. */
-static void* tmalloc_large(mstate m, size_t nb) {
+DL_NOINLINE void* tmalloc_large(mstate m, size_t nb) {
   tchunkptr v = 0;
   size_t rsize = -nb; /* unsigned: any fit is smaller */
   tchunkptr t;
@@ -1162,7 +1224,7 @@ corrupt:
 }
 
 /* A small request served from the smallest tree chunk; the rest becomes dv. */
-static void* tmalloc_small(mstate m, size_t nb) {
+DL_NOINLINE void* tmalloc_small(mstate m, size_t nb) {
   tchunkptr t, v;
   bindex_t i = bit2idx(least_bit(m->treemap));
   v = t = *treebin_at(m, i);
@@ -1195,8 +1257,9 @@ corrupt:
 
 static void* sys_alloc(mstate m, size_t nb);
 
-/* malloc with the lock held. The returned chunk is not yet marked live. */
-static void* malloc_locked(mstate m, size_t bytes) {
+/* malloc with the lock held. The returned chunk is not yet marked live.
+ * Inlined into the public malloc; other callers use malloc_locked. */
+DL_INLINE void* malloc_locked_inline(mstate m, size_t bytes) {
   void* mem;
   size_t nb;
   if (bytes <= MAX_SMALL_REQUEST) {
@@ -1268,6 +1331,8 @@ static void* malloc_locked(mstate m, size_t bytes) {
   return sys_alloc(m, nb);
 }
 
+DL_NOINLINE void* malloc_locked(mstate m, size_t bytes) { return malloc_locked_inline(m, bytes); }
+
 /* ==== growing the heap ============================================================= */
 
 /* New memory [newbase, oldbase) ends where segment starting at oldbase begins:
@@ -1327,6 +1392,7 @@ static void add_segment(mstate m, char* tbase, size_t tsize, flag_t mmapped) {
   m->seg.size = tsize;
   m->seg.sflags = mmapped;
   m->seg.next = ss;
+  refresh_range_flag(m);
 
   for (;;) {
     mchunkptr nextp = chunk_plus_offset(p, SIZE_T_SIZE);
@@ -1347,7 +1413,7 @@ static void add_segment(mstate m, char* tbase, size_t tsize, flag_t mmapped) {
 }
 
 /* Get memory from the port for a chunk of nb bytes and allocate it. */
-static void* sys_alloc(mstate m, size_t nb) {
+DL_NOINLINE void* sys_alloc(mstate m, size_t nb) {
   ensure_initialization();
 
   /* A large request gets its own mapping, once the heap exists. */
@@ -1415,7 +1481,7 @@ static void* sys_alloc(mstate m, size_t nb) {
 /* ==== giving memory back ============================================================ */
 
 /* Unmap every non-head segment that holds nothing but one free chunk. */
-static size_t release_unused_segments(mstate m) {
+DL_NOINLINE size_t release_unused_segments(mstate m) {
   size_t released = 0;
   size_t nsegs = 0;
   msegmentptr pred = &m->seg;
@@ -1456,12 +1522,13 @@ static size_t release_unused_segments(mstate m) {
     sp = next;
   }
   m->release_checks = (nsegs > (size_t)MAX_RELEASE_CHECK_RATE) ? nsegs : (size_t)MAX_RELEASE_CHECK_RATE;
+  refresh_range_flag(m);
   return released;
 }
 
 /* Shrink top to at most pad + TOP_FOOT_SIZE + one granularity unit by
  * unmapping the tail of its segment, then release unused segments. */
-static int sys_trim(mstate m, size_t pad) {
+DL_NOINLINE int sys_trim(mstate m, size_t pad) {
   size_t released = 0;
   ensure_initialization();
   if (pad < MAX_REQUEST && is_initialized(m)) {
@@ -1846,15 +1913,6 @@ static void inspect_all_locked(mstate m, void (*handler)(void*, void*, size_t, v
     }                                 \
   } while (0)
 
-#define SEGMENT_RECORD_CHUNK_SIZE pad_request(sizeof(struct malloc_segment))
-
-/* mem is the record of one of m's segments (an internal in-use chunk). */
-static int is_segment_record(mstate m, const void* mem) {
-  for (const msegment* sp = m->seg.next; sp != 0; sp = sp->next)
-    if ((const void*)sp == mem) return 1;
-  return 0;
-}
-
 typedef struct {
   size_t free_chunks, free_bytes; /* counted by the segment walk, dv excluded */
   size_t user_chunks;             /* live allocations */
@@ -2038,6 +2096,7 @@ static int check_heap(mstate m) {
       CHECK_THAT(chunksize(p) == small_index2size(i), "a small bin holds a chunk of another size");
       CHECK_THAT(!is_inuse(p) && p != m->dv && p != m->top, "a small bin holds a chunk that is not free");
       CHECK_THAT((p->fd == b || ok_chunk(m, p->fd)) && p->fd->bk == p, "a small bin is not doubly linked");
+      CHECK_THAT((p->bk == b || ok_chunk(m, p->bk)) && p->bk->fd == p, "a small bin is not doubly linked");
       binned.free_chunks++;
       binned.free_bytes += chunksize(p);
       p = p->fd;
@@ -2148,11 +2207,11 @@ static mstate owner_of(mstate hint, void* mem) {
 #endif
 }
 
-static void* heap_malloc(mstate m, size_t bytes) {
+DL_INLINE void* heap_malloc(mstate m, size_t bytes) {
   void* mem = 0;
   if (PREACTION(m)) return 0;
   if (DL_LIKELY(!is_corrupt(m))) {
-    mem = malloc_locked(m, bytes);
+    mem = malloc_locked_inline(m, bytes);
     if (mem != 0) set_live(m, mem);
   }
   POSTACTION(m);
@@ -2171,11 +2230,11 @@ static void* heap_calloc(mstate m, size_t n_elements, size_t elem_size) {
   return mem;
 }
 
-static void heap_free(mstate hint, void* mem) {
+DL_INLINE void heap_free(mstate hint, void* mem) {
   if (mem == 0) return;
   mstate m = owner_of(hint, mem);
   if (PREACTION(m)) return;
-  if (DL_LIKELY(!is_corrupt(m))) free_locked(m, mem);
+  if (DL_LIKELY(!is_corrupt(m))) free_locked_inline(m, mem);
   POSTACTION(m);
 }
 
@@ -2624,6 +2683,7 @@ size_t destroy_mspace(mspace msp) {
     p = next;
   }
   ms->direct_head = 0;
+  refresh_range_flag(ms);
   if (is_initialized(ms)) {
     /* Each record is read before the segment holding it goes. */
     msegmentptr sp = &ms->seg;

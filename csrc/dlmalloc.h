@@ -171,11 +171,13 @@ void mspace_inspect_all(mspace msp,
 /* ---- offheap additions for mspaces --------------------------------------- */
 
 /* Exact validation: DL_OK when `mem` is the start of a live allocation of
- * `msp`; DL_E_FOREIGN when it lies outside every segment and direct mapping
- * of `msp`; DL_E_NOT_ALLOCATED for interior, stale, freed or misaligned
- * pointers inside it. Exact, without side effects, and it never reads memory
- * outside the heap. O(1) with a live-chunk map (mspace_set_bounds), otherwise
- * a walk of the segment that holds `mem`. */
+ * `msp`; DL_E_FOREIGN when it lies outside the heap — outside its bounds for
+ * a bounded heap (the whole range belongs to it), outside every segment and
+ * direct mapping otherwise; DL_E_NOT_ALLOCATED for interior, stale, freed or
+ * misaligned pointers inside it, and for the heap's own internal chunks.
+ * Exact, without side effects, and it never reads memory outside the heap.
+ * O(1) with a live-chunk map (mspace_set_bounds), otherwise a walk of the
+ * segment that holds `mem`. */
 int mspace_validate(mspace msp, const void* mem);
 
 /* Full invariant walk (bins, bitmaps, tree shape, boundary tags, top, dv,

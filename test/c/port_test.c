@@ -35,14 +35,19 @@ void port_reset(void) { memset(&port_state, 0, sizeof port_state); }
 
 void* port_bump_area(void) { return bump_area; }
 
+/* Hooks of different heaps run concurrently (each heap only serialises its
+ * own), so a slot is reserved atomically and the count never passes the end. */
 static void log_call(char kind, void* ptr, size_t length, int result) {
-  if (port_state.n_log < PORT_LOG_MAX) {
-    port_call* c = &port_state.log[port_state.n_log++];
-    c->kind = kind;
-    c->ptr = ptr;
-    c->length = length;
-    c->result = result;
-  }
+  int i = __atomic_load_n(&port_state.n_log, __ATOMIC_RELAXED);
+  do {
+    if (i >= PORT_LOG_MAX) return;
+  } while (!__atomic_compare_exchange_n(&port_state.n_log, &i, i + 1, 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED));
+  port_call* c = &port_state.log[i];
+  c->kind = kind;
+  c->ptr = ptr;
+  c->length = length;
+  c->result = result;
 }
 
 static void* bump_map(size_t length) {
@@ -78,7 +83,7 @@ static void* map_pages(size_t length) {
 }
 
 void* custom_mmap(size_t length) {
-  port_state.n_mmap++;
+  __atomic_fetch_add(&port_state.n_mmap, 1, __ATOMIC_RELAXED);
   void* p = PORT_MFAIL;
   if (port_state.fail_next_mmaps > 0) {
     port_state.fail_next_mmaps--;
@@ -90,7 +95,7 @@ void* custom_mmap(size_t length) {
 }
 
 void* custom_direct_mmap(size_t length) {
-  port_state.n_direct++;
+  __atomic_fetch_add(&port_state.n_direct, 1, __ATOMIC_RELAXED);
   void* p = PORT_MFAIL;
   if (port_state.direct_enabled && !port_state.fail_all_mmaps) p = map_pages(length);
   log_call('d', p, length, 0);
@@ -98,7 +103,7 @@ void* custom_direct_mmap(size_t length) {
 }
 
 int custom_munmap(void* ptr, size_t length) {
-  port_state.n_munmap++;
+  __atomic_fetch_add(&port_state.n_munmap, 1, __ATOMIC_RELAXED);
   int r;
   if (((uintptr_t)ptr & 4095) != 0 || (length & 4095) != 0) {
     r = -1; /* a bogus range: refuse, as a robust port must */

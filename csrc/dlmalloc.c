@@ -1159,6 +1159,31 @@ DL_NOINLINE void free_locked(mstate m, void* mem) { free_locked_inline(m, mem); 
 
 /* ==== allocating from the bins ===================================================== */
 
+/* Unlink tree chunk v and allocate nb bytes of it. A remainder too small to
+ * be a chunk stays in the allocation; otherwise it becomes dv (small
+ * requests, for locality) or is binned (large requests). */
+static void* take_tree_chunk(mstate m, tchunkptr v, size_t nb, int remainder_to_dv) {
+  size_t vsize = chunksize(v);
+  if (DL_UNLIKELY(vsize < nb || !ok_next(m, v, vsize))) {
+    CORRUPTION_ERROR_ACTION(m);
+    return 0;
+  }
+  if (unlink_large_chunk(m, v)) return 0;
+  size_t rsize = vsize - nb;
+  if (rsize < MIN_CHUNK_SIZE) {
+    set_inuse_and_pinuse(m, v, vsize);
+  } else {
+    mchunkptr r = chunk_plus_offset(v, nb);
+    set_size_and_pinuse_of_inuse_chunk(m, v, nb);
+    set_size_and_pinuse_of_free_chunk(r, rsize);
+    if (remainder_to_dv)
+      replace_dv(m, r, rsize);
+    else
+      insert_chunk(m, r, rsize);
+  }
+  return chunk2mem(v);
+}
+
 /* Best fit among tree chunks for a large request. */
 DL_NOINLINE void* tmalloc_large(mstate m, size_t nb) {
   tchunkptr v = 0;
@@ -1203,20 +1228,7 @@ DL_NOINLINE void* tmalloc_large(mstate m, size_t nb) {
     t = leftmost_child(t);
   }
   /* Use it only if it beats what dv would leave. */
-  if (v != 0 && rsize < (size_t)(m->dvsize - nb)) {
-    size_t vsize = chunksize(v);
-    if (DL_UNLIKELY(!ok_next(m, v, vsize))) goto corrupt;
-    if (unlink_large_chunk(m, v)) return 0;
-    if (rsize < MIN_CHUNK_SIZE) {
-      set_inuse_and_pinuse(m, v, vsize);
-    } else {
-      mchunkptr r = chunk_plus_offset(v, nb);
-      set_size_and_pinuse_of_inuse_chunk(m, v, nb);
-      set_size_and_pinuse_of_free_chunk(r, rsize);
-      insert_chunk(m, r, rsize);
-    }
-    return chunk2mem(v);
-  }
+  if (v != 0 && rsize < (size_t)(m->dvsize - nb)) return take_tree_chunk(m, v, nb, 0);
   return 0;
 corrupt:
   CORRUPTION_ERROR_ACTION(m);
@@ -1238,18 +1250,7 @@ DL_NOINLINE void* tmalloc_small(mstate m, size_t nb) {
       v = t;
     }
   }
-  size_t vsize = chunksize(v);
-  if (DL_UNLIKELY(vsize < nb || !ok_next(m, v, vsize))) goto corrupt;
-  if (unlink_large_chunk(m, v)) return 0;
-  if (rsize < MIN_CHUNK_SIZE) {
-    set_inuse_and_pinuse(m, v, vsize);
-  } else {
-    mchunkptr r = chunk_plus_offset(v, nb);
-    set_size_and_pinuse_of_inuse_chunk(m, v, nb);
-    set_size_and_pinuse_of_free_chunk(r, rsize);
-    replace_dv(m, r, rsize);
-  }
-  return chunk2mem(v);
+  return take_tree_chunk(m, v, nb, 1);
 corrupt:
   CORRUPTION_ERROR_ACTION(m);
   return 0;

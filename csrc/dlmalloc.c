@@ -1495,7 +1495,12 @@ DL_NOINLINE size_t release_unused_segments(mstate m) {
     if (is_mmapped_segment(sp) && !is_extern_segment(sp)) {
       mchunkptr p = align_as_chunk(base);
       size_t psize = chunksize(p);
-      if (!is_inuse(p) && (char*)p + psize >= base + size - TOP_FOOT_SIZE) {
+      /* Unused: one free chunk reaching the segment's record, which sits
+       * TOP_FOOT_SIZE before the end, or right after the old top when that
+       * was smaller than a chunk (add_segment). */
+      mchunkptr after = chunk_plus_offset(p, psize);
+      if (!is_inuse(p) &&
+          ((char*)after >= base + size - TOP_FOOT_SIZE || (msegmentptr)chunk2mem(after) == sp)) {
         tchunkptr tp = (tchunkptr)p;
         int was_dv = (p == m->dv);
         if (was_dv) {
@@ -1841,6 +1846,9 @@ static struct mallinfo mallinfo_locked(mstate m) {
         }
         q = next_chunk(q);
       }
+      /* The fenceposts closing a segment belong to it too, so that arena is
+       * the segments' size and hblkhd only the direct mappings. */
+      if (q != m->top && segment_holds(s, q)) sum += (size_t)(s->base + s->size - (char*)q);
     }
     nm.arena = sum;
     nm.ordblks = nfree;

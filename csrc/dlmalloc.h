@@ -38,7 +38,7 @@ struct mallinfo {
   size_t ordblks;  /* number of free chunks, top included */
   size_t smblks;   /* always 0 */
   size_t hblks;    /* always 0 (as upstream) */
-  size_t hblkhd;   /* bytes in direct-mapped chunks */
+  size_t hblkhd;   /* bytes in direct-mapped chunks (mappings included) */
   size_t usmblks;  /* peak footprint */
   size_t fsmblks;  /* always 0 */
   size_t uordblks; /* bytes in use: footprint - fordblks */

@@ -102,6 +102,8 @@ typedef struct shadow_config {
   unsigned large_per_100k;  /* draws of a "large" size (>= 512 KiB) per 100000 */
   unsigned check_every;   /* full check + validation sample every N ops */
   unsigned trim_per_100k; /* explicit trims per 100000 ops */
+  unsigned validate_free_per_256; /* freed pointers validated, out of 256
+                                     (raise where validation is cheap) */
   const size_t* edge_sizes; /* sizes drawn with 1.5% probability (boundaries) */
   size_t n_edge_sizes;
   int trace;              /* print every operation to stderr (reduction aid) */
@@ -117,6 +119,7 @@ static inline shadow_config shadow_default_config(uint64_t seed, long ops) {
   c.large_per_100k = 50;
   c.check_every = 2048;
   c.trim_per_100k = 5;
+  c.validate_free_per_256 = 1;
   return c;
 }
 
@@ -619,8 +622,9 @@ static void shadow_op_free(shadow_t* s, uint32_t i) {
   s->st->n_free++;
   shadow_drop(s, i);
   /* A freed address is not a live allocation any more: exact validation must
-   * say so (sampled: without a live-chunk map validation may walk a segment). */
-  if (s->a->validate_fn && test_rng_below(&s->rng, 256) == 0) {
+   * say so. Sampled, since validation may walk a segment; where it is O(1)
+   * every free can be checked, which also catches a free that did nothing. */
+  if (s->a->validate_fn && test_rng_below(&s->rng, 256) < s->c->validate_free_per_256) {
     int v = s->a->validate_fn(s->a->ctx, (void*)p);
     s->st->n_validates++;
     if (v != s->a->validate_not_allocated && v != s->a->validate_foreign)

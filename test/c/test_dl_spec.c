@@ -1149,6 +1149,45 @@ TEST(diff_free_interior_zeroed) {
   CHECK_EQ_SZ(port_state.n_munmap, 0);
 }
 
+/* Beyond the spec: a segment added while top was smaller than a chunk keeps
+ * its record right after the old top. Once everything in it is free it must
+ * still be released (the original pins it forever). Bottom-up mappings with
+ * a gap force add_segment. */
+TEST(segment_added_after_tiny_top_is_released) {
+  static _Alignas(16) unsigned char state[4096];
+  port_reset();
+  port_state.mmap_mode = PORT_MMAP_BOTTOM_UP;
+  CHECK(mspace_state_size() <= sizeof state);
+  mspace ms = create_mspace_with_state(state, sizeof state, 0); /* state outside the heap */
+  CHECK(ms != NULL);
+  void* first = mspace_malloc(ms, 100);
+  CHECK(first != NULL);
+  mspace_free(ms, first);
+  size_t topsize = mspace_mallinfo(ms).keepcost;
+  /* Leave 16 bytes of top: a chunk of topsize - 16 (request minus overhead). */
+  void* big = mspace_malloc(ms, topsize - 16 - 8);
+  CHECK(big != NULL);
+  CHECK_EQ_SZ(mspace_mallinfo(ms).keepcost, 16);
+  /* A mapping in between, so the next segment is not adjacent. */
+  void* gap = custom_mmap(4096);
+  CHECK(gap != PORT_MFAIL);
+  void* next = mspace_malloc(ms, 1000);
+  CHECK(next != NULL);
+  CHECK_EQ_SZ(mspace_footprint(ms), 2 * G64);
+  /* Fenceposts closing the first segment count in arena, not in hblkhd. */
+  CHECK_EQ_SZ(mspace_mallinfo(ms).arena, 2 * G64);
+  CHECK_EQ_SZ(mspace_mallinfo(ms).hblkhd, 0);
+  /* The first segment now holds only big and its record: free big, trim. */
+  mspace_free(ms, big);
+  CHECK_EQ_SZ(mspace_check(ms), DL_OK);
+  CHECK_EQ_SZ(mspace_trim(ms, 0), 1);
+  CHECK_EQ_SZ(mspace_footprint(ms), G64);
+  CHECK_EQ_SZ(mspace_check(ms), DL_OK);
+  mspace_free(ms, next);
+  CHECK_EQ_SZ(mspace_check(ms), DL_OK);
+  CHECK_EQ_SZ(destroy_mspace(ms), G64);
+}
+
 int main(void) {
   RUN_FORKED(t01_malloc_zero);
   RUN_FORKED(t02_free_null);
@@ -1204,6 +1243,7 @@ int main(void) {
   RUN_FORKED(t52_realloc_loses_alignment);
   RUN_FORKED(t53_mmap_failure);
   RUN_FORKED(t53_mmap_failure_mspace);
+  RUN_FORKED(segment_added_after_tiny_top_is_released);
   RUN_FORKED(diff_free_stack_address);
   RUN_FORKED(diff_free_interior_zeroed);
   return test_summary("dl_spec");

@@ -177,6 +177,9 @@ static int dlg_check(void* ctx) {
   return -1;
 }
 
+/* The buddy allocator (csrc/buddy.c): contestants "buddy" and "buddy+lock". */
+#include "bench_buddy_entry.c"
+
 /* ---- glibc ----------------------------------------------------------------- */
 static void* glibc_malloc(void* ctx, size_t n) { (void)ctx; return malloc(n); }
 static void glibc_free(void* ctx, void* p) { (void)ctx; free(p); }
@@ -283,12 +286,9 @@ static const contestant null_contestant = {"null", "harness overhead", null_mall
  * The table. Column order of the output follows it. glibc must stay in it: it
  * is the baseline of every ratio.
  *
- * To add the buddy allocator (csrc/buddy.c) later: write buddy_w_malloc /
- * buddy_w_free / buddy_w_realloc / buddy_setup / buddy_teardown wrappers like
- * the dl_* ones above (setup creates a fresh buddy heap and stores it in
- * *ctx), add one entry below at the BUDDY marker, and add csrc/buddy.c to
- * SRCS in run.sh. Nothing else in the harness needs to change; a buddy heap
- * only serves some sizes well, but every workload here stays within 64 KiB.
+ * Another allocator is one entry: wrappers like the dl_* ones above (setup
+ * creates a fresh heap and stores it in *ctx) and its core source compiled in
+ * run.sh, as bench_buddy_entry.c does for csrc/buddy.c.
  */
 static contestant all_contestants[] = {
     {"dl", "offheap dlmalloc, mspace, no lock (create_mspace(0, 0))", dl_malloc, dl_free,
@@ -298,9 +298,7 @@ static contestant all_contestants[] = {
      NULL, NULL},
     {"dl-global", "offheap dlmalloc, global heap dlmalloc/dlfree (locked), CAS spinlock hooks",
      dlg_malloc, dlg_free, dlg_realloc, NULL, NULL, dlg_max_footprint, dlg_check, NULL, NULL},
-    /* BUDDY: { "buddy", "offheap buddy allocator", buddy_w_malloc, buddy_w_free,
-     *          buddy_w_realloc, buddy_setup, buddy_teardown, buddy_max_footprint,
-     *          buddy_check, NULL, NULL }, */
+    BENCH_BUDDY_CONTESTANTS
     {"glibc", "glibc malloc/free (ptmalloc2 with tcache)", glibc_malloc, glibc_free, glibc_realloc,
      NULL, NULL, NULL, NULL, NULL, glibc_version},
 #ifdef HAVE_MIMALLOC

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# offheap native benchmark: builds bench/native/bench.c with csrc/dlmalloc.c
+# offheap native benchmark: builds bench/native/bench.c with csrc/dlmalloc.c and csrc/buddy.c
 # (-O2 -DNDEBUG) into build/bench/ and runs it.
 #
 #   bash bench/native/run.sh              full run (< 3 min): table + JSON in
@@ -87,11 +87,14 @@ fi
 # shellcheck disable=SC2086
 $CC $WARN $OPT $DLDEFS ${EXTRA_CFLAGS:-} -D_GNU_SOURCE -Icsrc -c csrc/dlmalloc.c -o "$OUT/dlmalloc.o" \
   2>"$OUT/dlmalloc.build.log" || { cat "$OUT/dlmalloc.build.log" >&2; build_failed "building csrc/dlmalloc.c failed"; }
+# shellcheck disable=SC2086
+$CC $WARN $OPT ${EXTRA_CFLAGS:-} -D_GNU_SOURCE -Icsrc -c csrc/buddy.c -o "$OUT/buddy.o" \
+  2>"$OUT/buddy.build.log" || { cat "$OUT/buddy.build.log" >&2; build_failed "building csrc/buddy.c failed"; }
 werror=""
 [ "$mode" = selftest ] && werror="-Werror"
 # shellcheck disable=SC2086
 $CC $WARN $werror $OPT $DLDEFS ${EXTRA_CFLAGS:-} -D_GNU_SOURCE -Icsrc "${defs[@]+"${defs[@]}"}" \
-  bench/native/bench.c bench/native/port_bench.c "$OUT/dlmalloc.o" \
+  bench/native/bench.c bench/native/port_bench.c "$OUT/dlmalloc.o" "$OUT/buddy.o" \
   -o "$OUT/native-bench" -lm -ldl -lpthread || build_failed "building the benchmark failed"
 
 ccver=$($CC --version 2>/dev/null | head -n 1)

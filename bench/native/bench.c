@@ -860,6 +860,9 @@ int main(int argc, char** argv) {
   printf("contestants:");
   for (int k = 0; k < NC; k++) printf(" %s", C[k]->name);
   printf("\n");
+  for (int k = 0; k < NC; k++)
+    if (C[k]->version && k > 0 && C[k - 1]->version != C[k]->version)
+      printf("  %s: %s\n", C[k]->name, C[k]->version());
   fflush(stdout);
 
   /* ---- churn footprint (before any timing: forked children, fresh heaps) ------ */

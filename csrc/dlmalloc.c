@@ -326,7 +326,7 @@ typedef struct malloc_state* mstate;
 
 /* mflags */
 #define USE_LOCK_BIT ((flag_t)2)
-#define USE_MMAP_BIT_M ((flag_t)1)
+#define USE_MMAP_BIT_M ((flag_t)1) /* (same value as the segment flag USE_MMAP_BIT) */
 #define USE_NONCONTIGUOUS_BIT ((flag_t)4)
 #define BOUNDED_BIT ((flag_t)16)  /* offheap: confined to [least_addr, highest_addr) */
 #define CORRUPT_BIT ((flag_t)32)  /* offheap: an error was reported; refuse work */
@@ -359,7 +359,11 @@ struct malloc_params {
 };
 static struct malloc_params mparams;
 
-#define ensure_initialization() (void)(mparams.magic != 0 || init_mparams())
+static int init_mparams(void);
+/* The magic is published last (release), so a non-zero magic read with
+ * acquire means every parameter is set. */
+static inline int params_ready(void) { return __atomic_load_n(&mparams.magic, __ATOMIC_ACQUIRE) != 0; }
+#define ensure_initialization() (void)(params_ready() || init_mparams())
 
 #ifndef ONLY_MSPACES
 static struct malloc_state global_heap_state;
@@ -555,9 +559,6 @@ static int init_mparams(void) {
   return 1;
 }
 
-DL_INLINE int params_ready(void) { return __atomic_load_n(&mparams.magic, __ATOMIC_ACQUIRE) != 0; }
-#undef ensure_initialization
-#define ensure_initialization() (void)(params_ready() || init_mparams())
 
 static int change_mparam(int param_number, int value) {
   size_t val;

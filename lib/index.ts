@@ -1,12 +1,30 @@
 /**
- * offheap — off-heap arenas for Node.js.
+ * offheap — off-heap arenas for Node.js: a native `mmap`'d region per arena,
+ * managed by a clean-room dlmalloc or a buddy allocator, handed to JavaScript
+ * as Buffers and typed arrays that view the native memory with no copy.
  *
- * The JavaScript API (the `Arena` class) is built on the C core in `csrc/`;
- * until the native addon lands, this entry point exposes only the package's
- * identity.
+ * ```ts
+ * import { Arena } from 'offheap';
+ * const arena = new Arena({ allocator: 'dlmalloc', capacity: 1 << 30, views: 'safe' });
+ * const buf = arena.alloc(1024);
+ * arena.free(buf);
+ * arena.destroy();
+ * ```
  *
  * @packageDocumentation
  */
+
+export { Arena, liveNativeArenas } from './arena';
+export type {
+  AllocatorKind,
+  ArenaOptions,
+  ArenaStats,
+  ArenaView,
+  TypedArrayConstructor,
+  ViewMode,
+} from './arena';
+export { ArenaError } from './errors';
+export type { ArenaErrorCode, OffheapErrorCode, OffheapRangeError, OffheapTypeError } from './errors';
 
 /** The package version, as in package.json. */
 export const version = '0.1.0';

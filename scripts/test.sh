@@ -4,7 +4,12 @@
 #   2. the C test suites of the core (test/c/run.sh: debug, ASan+UBSan, -O2)
 #   3. the native benchmark's self-test (every contestant x workload, tiny
 #      counts, contents and heaps verified; no timing is asserted)
-# Ends with "tests: N passed, M failed" summed over steps 2 and 3.
+#   4. the addon: built if missing (node-gyp-build: prebuild or source build),
+#      lib/ compiled to dist/, then scripts/smoke.js through the public entry
+#   5. the jest suite of the public API (test/js/, `jest --runInBand`, run right
+#      after the type-check); its
+#      "Tests: N failed, M passed, T total" line is added to the summary
+# Ends with "tests: N passed, M failed" summed over steps 2, 3, 4 and 5.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,8 +29,32 @@ add_summary() { # $1 = log file; adds its last "N passed, M failed" line
   fail=$((fail + f))
 }
 
+add_jest_summary() { # $1 = jest log, $2 = jest exit status
+  local line sline p=0 f=0 sf=0
+  line=$(sed -e 's/\x1b\[[0-9;]*m//g' "$1" | grep -E '^Tests:' | tail -n 1)
+  sline=$(sed -e 's/\x1b\[[0-9;]*m//g' "$1" | grep -E '^Test Suites:' | tail -n 1)
+  [[ "$line" =~ ([0-9]+)\ passed ]] && p=${BASH_REMATCH[1]}
+  [[ "$line" =~ ([0-9]+)\ failed ]] && f=${BASH_REMATCH[1]}
+  [[ "$sline" =~ ([0-9]+)\ failed ]] && sf=${BASH_REMATCH[1]}
+  # a suite that fails to load (or a jest crash) counts no test: count it
+  if [ "$2" -ne 0 ] && [ "$f" -eq 0 ]; then
+    f=$((sf > 0 ? sf : 1))
+  fi
+  pass=$((pass + p))
+  fail=$((fail + f))
+}
+
 logdir=$(mktemp -d)
 trap 'rm -rf "$logdir"' EXIT
+
+# The addon first: `node-gyp rebuild` starts by deleting build/, where the C
+# suites put their binaries too.
+echo "== addon build (node-gyp-build, tsc)"
+addon_ok=1
+if ! node -e "require('node-gyp-build')('.')" >/dev/null 2>&1; then
+  npx --no-install node-gyp rebuild >"$logdir/gyp.log" 2>&1 || { tail -n 30 "$logdir/gyp.log"; addon_ok=0; }
+fi
+npx --no-install tsc -p tsconfig.json || addon_ok=0
 
 echo "== type-check (tsc --noEmit)"
 if npx --no-install tsc -p tsconfig.json --noEmit; then
@@ -34,6 +63,10 @@ else
   fail=$((fail + 1))
 fi
 
+echo "== JS tests (jest --runInBand, test/js/)"
+npx --no-install jest --runInBand 2>&1 | tee "$logdir/jest.log"
+add_jest_summary "$logdir/jest.log" "${PIPESTATUS[0]}"
+
 echo "== C core (test/c/run.sh)"
 bash test/c/run.sh "$@" 2>&1 | tee "$logdir/c.log"
 add_summary "$logdir/c.log"
@@ -41,6 +74,15 @@ add_summary "$logdir/c.log"
 echo "== native benchmark self-test"
 bash bench/native/run.sh --selftest 2>&1 | tee "$logdir/bench.log"
 add_summary "$logdir/bench.log"
+
+echo "== addon smoke (scripts/smoke.js)"
+if [ "$addon_ok" -eq 1 ]; then
+  node --expose-gc scripts/smoke.js 2>&1 | tee "$logdir/smoke.log"
+  add_summary "$logdir/smoke.log"
+else
+  echo "addon build failed"
+  fail=$((fail + 1))
+fi
 
 echo "tests: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

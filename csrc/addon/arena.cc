@@ -1,0 +1,590 @@
+/*
+ * offheap glue — the entry points lib/binding.ts calls.
+ *
+ * create(kind, capacity, safe, minBlock) returns a handle object whose
+ * methods are functions bound to the native arena (the arena pointer is the
+ * function's data, so a call costs no lookup). Arguments were validated by
+ * lib/ before they get here; the glue still range-checks what it converts,
+ * and reports misuse it finds as a status, never by aborting.
+ *
+ * Results: fast mode returns offsets into the region (JS builds the view over
+ * the region-wide ArrayBuffer: cheaper than making it here); safe mode
+ * returns a new external ArrayBuffer. Failures are negative statuses (arena.h).
+ * The hot fast-mode calls use the C Node-API directly (each node-addon-api
+ * wrapper layer costs a few ns per call, measured in napi-cost-measurements).
+ */
+#include <napi.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "arena.h"
+
+namespace offheap {
+
+static std::atomic<uint64_t> g_serial{1};
+
+/* ---- helpers ------------------------------------------------------------- */
+
+struct Call {
+  napi_env env;
+  Arena* a;
+  size_t argc;
+  napi_value argv[3];
+};
+
+static inline bool get_call(napi_env env, napi_callback_info info, Call* c) {
+  c->env = env;
+  c->argc = 3;
+  void* data = nullptr;
+  if (napi_get_cb_info(env, info, &c->argc, c->argv, nullptr, &data) != napi_ok) return false;
+  c->a = static_cast<Arena*>(data);
+  return true;
+}
+
+static inline napi_value num(napi_env env, double v) {
+  napi_value r;
+  napi_create_double(env, v, &r);
+  return r;
+}
+
+/* A size or offset argument: a finite non-negative integer <= limit. */
+static inline bool get_size(napi_env env, napi_value v, size_t limit, size_t* out) {
+  double d;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return false;
+  if (!(d >= 0) || d > (double)limit || d != std::floor(d)) return false;
+  *out = (size_t)d;
+  return true;
+}
+
+static inline int guard(Arena* a) {
+  if (a->destroyed) return ST_DESTROYED;
+  if (a->corrupted) return ST_CORRUPTED;
+  return ST_OK;
+}
+
+static inline double offset_of(Arena* a, void* p) {
+  return (double)((unsigned char*)p - a->base);
+}
+
+/* ---- fast mode ------------------------------------------------------------ */
+
+static napi_value fast_alloc(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!get_call(env, info, &c) || c.argc < 1) return num(env, ST_INVALID);
+  int g = guard(c.a);
+  if (g) return num(env, g);
+  size_t n;
+  if (!get_size(env, c.argv[0], c.a->capacity, &n)) return num(env, ST_INVALID);
+  void* p = core_malloc(c.a, n);
+  if (!p) return num(env, c.a->corrupted ? ST_CORRUPTED : ST_OOM);
+  c.a->live_count++;
+  return num(env, offset_of(c.a, p));
+}
+
+static napi_value fast_calloc(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!get_call(env, info, &c) || c.argc < 1) return num(env, ST_INVALID);
+  int g = guard(c.a);
+  if (g) return num(env, g);
+  size_t n;
+  if (!get_size(env, c.argv[0], c.a->capacity, &n)) return num(env, ST_INVALID);
+  void* p = core_calloc(c.a, n);
+  if (!p) return num(env, c.a->corrupted ? ST_CORRUPTED : ST_OOM);
+  c.a->live_count++;
+  return num(env, offset_of(c.a, p));
+}
+
+static napi_value fast_memalign(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!get_call(env, info, &c) || c.argc < 2) return num(env, ST_INVALID);
+  int g = guard(c.a);
+  if (g) return num(env, g);
+  size_t al, n;
+  if (!get_size(env, c.argv[0], c.a->capacity, &al) || !get_size(env, c.argv[1], c.a->capacity, &n))
+    return num(env, ST_INVALID);
+  void* p = core_memalign(c.a, al, n);
+  if (!p) return num(env, c.a->corrupted ? ST_CORRUPTED : ST_OOM);
+  c.a->live_count++;
+  return num(env, offset_of(c.a, p));
+}
+
+/* The block that starts at `off`, classified exactly (interior, freed and
+ * stale offsets are ST_NOT_ALLOCATED). */
+static inline int fast_block(Call& c, napi_value v, void** p) {
+  size_t off;
+  if (!get_size(c.env, v, c.a->capacity, &off)) return ST_FOREIGN;
+  if (off == c.a->capacity) return ST_NOT_ALLOCATED;
+  *p = c.a->base + off;
+  return ST_OK;
+}
+
+static napi_value fast_free(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!get_call(env, info, &c) || c.argc < 1) return num(env, ST_INVALID);
+  int g = guard(c.a);
+  if (g) return num(env, g);
+  void* p;
+  int s = fast_block(c, c.argv[0], &p);
+  if (s) return num(env, s);
+  s = core_free(c.a, p);
+  if (s == ST_OK && c.a->live_count) c.a->live_count--;
+  return num(env, s);
+}
+
+static napi_value fast_realloc(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!get_call(env, info, &c) || c.argc < 2) return num(env, ST_INVALID);
+  int g = guard(c.a);
+  if (g) return num(env, g);
+  void* p;
+  int s = fast_block(c, c.argv[0], &p);
+  if (s) return num(env, s);
+  size_t n;
+  if (!get_size(env, c.argv[1], c.a->capacity, &n)) return num(env, ST_INVALID);
+  void* q;
+  s = core_realloc(c.a, p, n, &q);
+  if (s) return num(env, s);
+  return num(env, offset_of(c.a, q));
+}
+
+static napi_value fast_usable(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!get_call(env, info, &c) || c.argc < 1) return num(env, ST_INVALID);
+  int g = guard(c.a);
+  if (g) return num(env, g);
+  void* p;
+  int s = fast_block(c, c.argv[0], &p);
+  if (s) return num(env, s);
+  s = core_validate(c.a, p);
+  if (s) return num(env, s);
+  return num(env, (double)core_usable(c.a, p));
+}
+
+static napi_value fast_validate(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!get_call(env, info, &c) || c.argc < 1) return num(env, ST_INVALID);
+  int g = guard(c.a);
+  if (g) return num(env, g);
+  void* p;
+  int s = fast_block(c, c.argv[0], &p);
+  if (s) return num(env, s);
+  return num(env, core_validate(c.a, p));
+}
+
+/* Mailbox variants of the two hottest calls: no arguments, no result value.
+ * allocIO: io[0] = size in, io[1] = offset or negative status out.
+ * freeIO:  io[0] = offset in, io[1] = status out.
+ * An empty Node-API call costs ~9 ns against ~21-24 ns for one taking a
+ * number and returning one (reference/napi-cost-measurements.md). */
+static inline Arena* io_arena(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  void* data = nullptr;
+  napi_get_cb_info(env, info, &argc, nullptr, nullptr, &data);
+  return static_cast<Arena*>(data);
+}
+
+static napi_value fast_alloc_io(napi_env env, napi_callback_info info) {
+  Arena* a = io_arena(env, info);
+  int g = guard(a);
+  if (g) {
+    a->io[1] = g;
+    return nullptr;
+  }
+  double d = a->io[0];
+  if (!(d >= 0) || d > (double)a->capacity || d != std::floor(d)) {
+    a->io[1] = ST_INVALID;
+    return nullptr;
+  }
+  void* p = core_malloc(a, (size_t)d);
+  if (!p) {
+    a->io[1] = a->corrupted ? ST_CORRUPTED : ST_OOM;
+    return nullptr;
+  }
+  a->live_count++;
+  a->io[1] = offset_of(a, p);
+  return nullptr;
+}
+
+static napi_value fast_free_io(napi_env env, napi_callback_info info) {
+  Arena* a = io_arena(env, info);
+  int g = guard(a);
+  if (g) {
+    a->io[1] = g;
+    return nullptr;
+  }
+  double d = a->io[0];
+  if (!(d >= 0) || d > (double)a->capacity || d != std::floor(d)) {
+    a->io[1] = ST_FOREIGN;
+    return nullptr;
+  }
+  if ((size_t)d == a->capacity) {
+    a->io[1] = ST_NOT_ALLOCATED;
+    return nullptr;
+  }
+  int s = core_free(a, a->base + (size_t)d);
+  if (s == ST_OK && a->live_count) a->live_count--;
+  a->io[1] = s;
+  return nullptr;
+}
+
+/* ---- safe mode ------------------------------------------------------------ */
+
+static napi_value safe_result(napi_env env, Arena* a, void* p, size_t len) {
+  if (!p) return num(env, a->corrupted ? ST_CORRUPTED : ST_OOM);
+  int st;
+  /* A zero-length external ArrayBuffer may lose its data pointer in V8, and
+   * the pointer is how free finds the block: such an ArrayBuffer is 1 byte
+   * long (inside the block: every block has at least 16), the view 0. */
+  napi_value ab = safe_view_create(env, a, p, len ? len : 1, &st);
+  if (!ab) {
+    core_free(a, p);
+    return num(env, st);
+  }
+  return ab;
+}
+
+/* On a failed allocation, give back what V8 already collected, then retry. */
+static inline bool safe_retry(napi_env env, Arena* a) {
+  return !a->corrupted && safe_views_reclaim_collected(env, a) > 0;
+}
+
+static napi_value safe_alloc(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!get_call(env, info, &c) || c.argc < 1) return num(env, ST_INVALID);
+  int g = guard(c.a);
+  if (g) return num(env, g);
+  size_t n;
+  if (!get_size(env, c.argv[0], c.a->capacity, &n)) return num(env, ST_INVALID);
+  void* p = core_malloc(c.a, n);
+  if (!p && safe_retry(env, c.a)) p = core_malloc(c.a, n);
+  return safe_result(env, c.a, p, n);
+}
+
+static napi_value safe_calloc(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!get_call(env, info, &c) || c.argc < 1) return num(env, ST_INVALID);
+  int g = guard(c.a);
+  if (g) return num(env, g);
+  size_t n;
+  if (!get_size(env, c.argv[0], c.a->capacity, &n)) return num(env, ST_INVALID);
+  void* p = core_calloc(c.a, n);
+  if (!p && safe_retry(env, c.a)) p = core_calloc(c.a, n);
+  return safe_result(env, c.a, p, n);
+}
+
+static napi_value safe_memalign(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!get_call(env, info, &c) || c.argc < 2) return num(env, ST_INVALID);
+  int g = guard(c.a);
+  if (g) return num(env, g);
+  size_t al, n;
+  if (!get_size(env, c.argv[0], c.a->capacity, &al) || !get_size(env, c.argv[1], c.a->capacity, &n))
+    return num(env, ST_INVALID);
+  void* p = core_memalign(c.a, al, n);
+  if (!p && safe_retry(env, c.a)) p = core_memalign(c.a, al, n);
+  return safe_result(env, c.a, p, n);
+}
+
+/* (arrayBuffer, byteOffset) -> the slot of a live allocation */
+static inline int safe_block(Call& c, uint32_t* slot) {
+  double off;
+  if (napi_get_value_double(c.env, c.argv[1], &off) != napi_ok) return ST_INVALID;
+  return safe_view_lookup(c.env, c.a, c.argv[0], (int64_t)off, slot);
+}
+
+static napi_value safe_free(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!get_call(env, info, &c) || c.argc < 2) return num(env, ST_INVALID);
+  int g = guard(c.a);
+  if (g) return num(env, g);
+  uint32_t slot;
+  int s = safe_block(c, &slot);
+  if (s) return num(env, s);
+  s = core_free(c.a, c.a->slots[slot].ptr);
+  if (s) return num(env, s);
+  safe_view_retire(env, c.a, slot, c.argv[0]);
+  return num(env, ST_OK);
+}
+
+static napi_value safe_realloc(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!get_call(env, info, &c) || c.argc < 3) return num(env, ST_INVALID);
+  int g = guard(c.a);
+  if (g) return num(env, g);
+  uint32_t slot;
+  int s = safe_block(c, &slot);
+  if (s) return num(env, s);
+  size_t n;
+  if (!get_size(env, c.argv[2], c.a->capacity, &n)) return num(env, ST_INVALID);
+  void* q;
+  s = core_realloc(c.a, c.a->slots[slot].ptr, n, &q);
+  if (s) return num(env, s);
+  /* The old view is dead whether or not the block moved. */
+  safe_view_retire(env, c.a, slot, c.argv[0]);
+  int st;
+  napi_value ab = safe_view_create(env, c.a, q, n ? n : 1, &st);
+  if (!ab) {
+    core_free(c.a, q);
+    return num(env, st);
+  }
+  return ab;
+}
+
+static napi_value safe_usable(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!get_call(env, info, &c) || c.argc < 2) return num(env, ST_INVALID);
+  int g = guard(c.a);
+  if (g) return num(env, g);
+  uint32_t slot;
+  int s = safe_block(c, &slot);
+  if (s) return num(env, s);
+  return num(env, (double)core_usable(c.a, c.a->slots[slot].ptr));
+}
+
+static napi_value safe_validate(napi_env env, napi_callback_info info) {
+  Call c;
+  if (!get_call(env, info, &c) || c.argc < 2) return num(env, ST_INVALID);
+  int g = guard(c.a);
+  if (g) return num(env, g);
+  uint32_t slot;
+  return num(env, safe_block(c, &slot));
+}
+
+/* ---- both modes ------------------------------------------------------------ */
+
+static Arena* arena_of(const Napi::CallbackInfo& info) { return static_cast<Arena*>(info.Data()); }
+
+static Napi::Value Stats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Arena* a = arena_of(info);
+  Napi::Object o = Napi::Object::New(env);
+  if (a->destroyed) return Napi::Number::New(env, ST_DESTROYED);
+  CurrentArena cur(a);
+  o.Set("capacity", (double)a->capacity);
+  o.Set("liveAllocations", (double)a->live_count);
+  o.Set("corrupted", a->corrupted);
+  Napi::Object detail = Napi::Object::New(env);
+  if (a->kind == KIND_DLMALLOC) {
+    buddy_stats_t ps;
+    memset(&ps, 0, sizeof ps);
+    if (!a->corrupted) buddy_flush(a->pages); /* cached page runs count as merged */
+    buddy_stats(a->pages, &ps);
+    struct mallinfo mi;
+    memset(&mi, 0, sizeof mi);
+    size_t fp = 0, maxfp = 0;
+    if (!a->corrupted) {
+      mi = mspace_mallinfo(a->msp);
+      fp = mspace_footprint(a->msp);
+      maxfp = mspace_max_footprint(a->msp);
+    }
+    size_t free_b = mi.fordblks <= fp ? mi.fordblks : fp;
+    o.Set("committed", (double)fp);
+    o.Set("inUse", (double)(fp - free_b));
+    o.Set("free", (double)free_b);
+    size_t largest = ps.largest_free > mi.keepcost ? ps.largest_free : mi.keepcost;
+    /* With nothing allocated, a request that does not fit starts the heap
+     * over (region.cc), so the fresh arena's largest block is available. */
+    if (a->live_count == 0 && !a->corrupted && core_fresh_largest(a) > largest)
+      largest = core_fresh_largest(a);
+    o.Set("largestFree", (double)largest);
+    o.Set("peakCommitted", (double)maxfp);
+    detail.Set("allocator", "dlmalloc");
+    detail.Set("segmentBytes", (double)mi.arena);
+    detail.Set("directMappedBytes", (double)mi.hblkhd);
+    detail.Set("freeChunks", (double)mi.ordblks);
+    detail.Set("topBytes", (double)mi.keepcost);
+    detail.Set("pagesFree", (double)ps.free_bytes);
+    detail.Set("pagesUsed", (double)ps.used_bytes);
+    detail.Set("pagesLargestFree", (double)ps.largest_free);
+    detail.Set("pagesKnownZero", (double)ps.zero_known_bytes);
+    detail.Set("metadataBytes", (double)(ps.meta_bytes + mspace_state_size() + a->livemap_len));
+  } else {
+    buddy_stats_t bs;
+    memset(&bs, 0, sizeof bs);
+    /* The lazy cache holds freed blocks unmerged; an allocation that needs
+     * them merged flushes it, so report the merged picture. */
+    if (!a->corrupted) buddy_flush(a->buddy);
+    buddy_stats(a->buddy, &bs);
+    /* A buddy arena serves the whole region directly: committed is the
+     * managed region (constant), so peakCommitted is that too; the peak of
+     * inUse is in detail.peakInUse. */
+    o.Set("committed", (double)bs.region_bytes);
+    o.Set("inUse", (double)bs.used_bytes);
+    o.Set("free", (double)bs.free_bytes);
+    o.Set("largestFree", (double)bs.largest_free);
+    o.Set("peakCommitted", (double)bs.region_bytes);
+    detail.Set("peakInUse", (double)bs.peak_used_bytes);
+    detail.Set("allocator", "buddy");
+    detail.Set("minBlock", (double)bs.min_block);
+    detail.Set("orders", (double)bs.orders);
+    detail.Set("liveBlocks", (double)bs.live_blocks);
+    detail.Set("cachedBytes", (double)bs.cached_bytes);
+    detail.Set("knownZeroBytes", (double)bs.zero_known_bytes);
+    detail.Set("fragmentation", bs.fragmentation);
+    detail.Set("metadataBytes", (double)bs.meta_bytes);
+    Napi::Array per = Napi::Array::New(env, bs.orders);
+    for (unsigned i = 0; i < bs.orders && i < BUDDY_MAX_ORDERS; i++)
+      per.Set(i, (double)bs.free_blocks[i]);
+    detail.Set("freeBlocksPerOrder", per);
+  }
+  o.Set("detail", detail);
+  return o;
+}
+
+static Napi::Value Trim(const Napi::CallbackInfo& info) {
+  Arena* a = arena_of(info);
+  int g = guard(a);
+  if (g) return Napi::Number::New(info.Env(), g);
+  size_t r = region_trim(a);
+  if (a->corrupted) return Napi::Number::New(info.Env(), ST_CORRUPTED);
+  return Napi::Number::New(info.Env(), (double)r);
+}
+
+static Napi::Value Check(const Napi::CallbackInfo& info) {
+  Arena* a = arena_of(info);
+  int g = guard(a);
+  if (g) return Napi::Number::New(info.Env(), g);
+  return Napi::Number::New(info.Env(), core_check(a));
+}
+
+static Napi::Value LargestFree(const Napi::CallbackInfo& info) {
+  Arena* a = arena_of(info);
+  if (a->destroyed) return Napi::Number::New(info.Env(), 0);
+  return Napi::Number::New(info.Env(), (double)core_largest_free(a));
+}
+
+static Napi::Value Reset(const Napi::CallbackInfo& info) {
+  Arena* a = arena_of(info);
+  int g = guard(a);
+  if (g) return Napi::Number::New(info.Env(), g);
+  if (a->safe) safe_views_detach_all(info.Env(), a);
+  core_release(a);
+  a->live_count = 0;
+  int s = core_init(a);
+  if (s) a->corrupted = true;
+  return Napi::Number::New(info.Env(), s);
+}
+
+static Napi::Value Destroy(const Napi::CallbackInfo& info) {
+  Arena* a = arena_of(info);
+  if (a->destroyed) return Napi::Number::New(info.Env(), ST_OK);
+  if (a->safe) safe_views_detach_all(info.Env(), a);
+  report_forget(info.Env(), a);
+  core_release(a);
+  a->live_count = 0;
+  a->destroyed = true;
+  return Napi::Number::New(info.Env(), ST_OK);
+}
+
+/* The JS handle was collected: drop its reference. Views may still hold the
+ * region (their own references); an arena nobody destroyed keeps serving its
+ * views' finalizers until the last one is gone. */
+static void handle_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)hint;
+  arena_unref(static_cast<Arena*>(data));
+}
+
+static void set_fn(Napi::Env env, Napi::Object o, const char* name, napi_callback cb, Arena* a) {
+  napi_value fn;
+  napi_create_function(env, name, NAPI_AUTO_LENGTH, cb, a, &fn);
+  o.Set(name, Napi::Value(env, fn));
+}
+
+/* create(kind, capacity, safe, minBlock) -> handle | negative status */
+static Napi::Value Create(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 4) return Napi::Number::New(env, ST_INVALID);
+  int kind = info[0].As<Napi::Number>().Int32Value();
+  double cap_d = info[1].As<Napi::Number>().DoubleValue();
+  bool safe = info[2].As<Napi::Boolean>().Value();
+  double mb_d = info[3].As<Napi::Number>().DoubleValue();
+  if ((kind != KIND_DLMALLOC && kind != KIND_BUDDY) || !(cap_d >= 4096) || cap_d > 9007199254740991.0 ||
+      !(mb_d >= 16) || mb_d > cap_d)
+    return Napi::Number::New(env, ST_INVALID);
+  size_t capacity = (size_t)cap_d;
+  if (!safe && capacity > ((size_t)1 << 32)) return Napi::Number::New(env, ST_INVALID);
+  size_t min_block = (size_t)mb_d;
+  if (min_block & (min_block - 1)) return Napi::Number::New(env, ST_INVALID);
+
+  Arena* a = new Arena();
+  a->serial = g_serial.fetch_add(1);
+  a->tag.lower = a->serial;
+  a->tag.upper = 0x6f66666865617021ULL; /* "offheap!" */
+  a->env = env;
+  a->safe = safe;
+  int s = region_create(a, kind, capacity, min_block);
+  if (s != ST_OK) {
+    a->destroyed = true;
+    arena_unref(a); /* refs was 1 */
+    return Napi::Number::New(env, s);
+  }
+  EnvData* ed = env.GetInstanceData<EnvData>();
+  if (ed) env_link(ed, a);
+
+  Napi::Object h = Napi::Object::New(env);
+  if (safe) {
+    set_fn(env, h, "alloc", safe_alloc, a);
+    set_fn(env, h, "calloc", safe_calloc, a);
+    set_fn(env, h, "memalign", safe_memalign, a);
+    set_fn(env, h, "free", safe_free, a);
+    set_fn(env, h, "realloc", safe_realloc, a);
+    set_fn(env, h, "usable", safe_usable, a);
+    set_fn(env, h, "validate", safe_validate, a);
+    h.Set("region", env.Null());
+    h.Set("io", env.Null());
+  } else {
+    set_fn(env, h, "alloc", fast_alloc, a);
+    set_fn(env, h, "calloc", fast_calloc, a);
+    set_fn(env, h, "memalign", fast_memalign, a);
+    set_fn(env, h, "free", fast_free, a);
+    set_fn(env, h, "realloc", fast_realloc, a);
+    set_fn(env, h, "usable", fast_usable, a);
+    set_fn(env, h, "validate", fast_validate, a);
+    set_fn(env, h, "allocIO", fast_alloc_io, a);
+    set_fn(env, h, "freeIO", fast_free_io, a);
+    napi_value io = io_view_create(env, a);
+    h.Set("io", io ? Napi::Value(env, io) : env.Null());
+    napi_value ab = region_view_create(env, a);
+    if (!ab) {
+      a->destroyed = true;
+      core_release(a);
+      napi_wrap(env, h, a, handle_finalize, nullptr, nullptr);
+      return Napi::Number::New(env, ST_VIEW_FAILED);
+    }
+    h.Set("region", Napi::Value(env, ab));
+  }
+  h.Set("stats", Napi::Function::New(env, Stats, "stats", a));
+  h.Set("trim", Napi::Function::New(env, Trim, "trim", a));
+  h.Set("check", Napi::Function::New(env, Check, "check", a));
+  h.Set("reset", Napi::Function::New(env, Reset, "reset", a));
+  h.Set("destroy", Napi::Function::New(env, Destroy, "destroy", a));
+  h.Set("largestFree", Napi::Function::New(env, LargestFree, "largestFree", a));
+  napi_wrap(env, h, a, handle_finalize, nullptr, nullptr);
+  return h;
+}
+
+/* Diagnostics for tests: arenas of this environment still holding native memory. */
+static Napi::Value LiveArenas(const Napi::CallbackInfo& info) {
+  EnvData* ed = info.Env().GetInstanceData<EnvData>();
+  double n = 0;
+  for (Arena* a = ed ? ed->arenas : nullptr; a; a = a->env_next) n++;
+  return Napi::Number::New(info.Env(), n);
+}
+
+napi_value arena_exports(napi_env env, napi_value exports) {
+  Napi::Env e(env);
+  Napi::Object o(env, exports);
+  o.Set("create", Napi::Function::New(e, Create, "create"));
+  o.Set("liveArenas", Napi::Function::New(e, LiveArenas, "liveArenas"));
+  o.Set("napiVersion", Napi::Number::New(e, NAPI_VERSION));
+  o.Set("mallopt", Napi::Function::New(e, [](const Napi::CallbackInfo& info) -> Napi::Value {
+          int param = info[0].As<Napi::Number>().Int32Value();
+          int value = info[1].As<Napi::Number>().Int32Value();
+          return Napi::Number::New(info.Env(), mspace_mallopt(param, value));
+        }, "mallopt"));
+  return exports;
+}
+
+}  // namespace offheap

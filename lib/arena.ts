@@ -1,0 +1,484 @@
+/**
+ * The `Arena` class: argument validation, defaults and view construction over
+ * the native arena of `lib/binding.ts`.
+ *
+ * @packageDocumentation
+ */
+import { constants as bufferConstants } from 'buffer';
+
+import { binding, NativeArenaHandle, NativeStats } from './binding';
+import {
+  ArenaError,
+  ST_DESTROYED,
+  ST_FOREIGN,
+  ST_NOT_ALLOCATED,
+  ST_OOM,
+  rangeError,
+  statusError,
+  typeError,
+} from './errors';
+
+/** Which allocator manages the arena's region. */
+export type AllocatorKind = 'dlmalloc' | 'buddy';
+
+/**
+ * How allocations are handed to JavaScript.
+ * - `'safe'`: each allocation is its own external ArrayBuffer; `free`, `realloc`,
+ *   `reset` and `destroy` detach it (the view then reads `byteLength === 0`).
+ * - `'fast'`: views over one region-wide ArrayBuffer; nothing is ever detached
+ *   (a freed view still reads the region, as a pointer in C would).
+ */
+export type ViewMode = 'safe' | 'fast';
+
+/** Options of `new Arena(options)`. */
+export interface ArenaOptions {
+  /** `'dlmalloc'` (default) or `'buddy'`. */
+  allocator?: AllocatorKind;
+  /**
+   * Bytes of address space reserved (virtual; RSS grows with use). Rounded up
+   * to a multiple of 4096. At least 65536; at most 2^47; at most 2^32 (4 GiB)
+   * with `views: 'fast'`. Default 256 MiB.
+   */
+  capacity?: number;
+  /** `'safe'` (default) or `'fast'`. */
+  views?: ViewMode;
+  /**
+   * dlmalloc: bytes by which the heap grows (power of two, >= 4096). Note: dlmalloc's
+   * tuning parameters are process-wide (as in dlmalloc 2.8); setting one affects
+   * every dlmalloc arena of the process from then on.
+   */
+  granularity?: number;
+  /** dlmalloc: top-of-heap bytes that trigger giving memory back (process-wide, see `granularity`). */
+  trimThreshold?: number;
+  /** dlmalloc: requests of at least this many bytes get their own page run (process-wide). */
+  mmapThreshold?: number;
+  /** buddy: the smallest block (power of two, >= 16). Default 16. */
+  minBlock?: number;
+}
+
+/** Statistics of an arena (`arena.stats()`). All sizes in bytes. */
+export interface ArenaStats {
+  /** Allocator of the arena. */
+  allocator: AllocatorKind;
+  /** View mode of the arena. */
+  views: ViewMode;
+  /** Bytes of address space reserved. */
+  capacity: number;
+  /**
+   * Bytes the allocator holds: dlmalloc, its footprint (page runs taken from the
+   * region); buddy, the whole managed region (it serves any of it directly).
+   */
+  committed: number;
+  /** Bytes in allocated blocks (with the allocator's overhead). `inUse + free === committed`. */
+  inUse: number;
+  /** Bytes of `committed` not in allocated blocks. */
+  free: number;
+  /** The largest free block (an upper bound on the largest allocation that can succeed). */
+  largestFree: number;
+  /** dlmalloc: the largest footprint so far; buddy: the largest `inUse` so far. */
+  peakCommitted: number;
+  /** Allocations made and not yet freed (or reclaimed after GC). */
+  liveAllocations: number;
+  /** True once the allocator found damaged metadata. */
+  corrupted: boolean;
+  /** Allocator-specific numbers (dlmalloc: segments, direct maps, pages; buddy: orders, fragmentation). */
+  detail: Record<string, unknown>;
+}
+
+/** Any TypedArray constructor `allocArray` accepts. */
+export type TypedArrayConstructor =
+  | Int8ArrayConstructor
+  | Uint8ArrayConstructor
+  | Uint8ClampedArrayConstructor
+  | Int16ArrayConstructor
+  | Uint16ArrayConstructor
+  | Int32ArrayConstructor
+  | Uint32ArrayConstructor
+  | Float32ArrayConstructor
+  | Float64ArrayConstructor
+  | BigInt64ArrayConstructor
+  | BigUint64ArrayConstructor;
+
+/** A view `free`, `realloc`, `usableSize` and `owns` accept. */
+export type ArenaView = ArrayBufferView;
+
+const TYPED_ARRAYS: ReadonlySet<unknown> = new Set<unknown>([
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+]);
+
+/**
+ * The constructor behind Node's Buffers (`Buffer[Symbol.species]`, Node's
+ * FastBuffer: `Object.getPrototypeOf(new FB(ab, off, n)) === Buffer.prototype`).
+ * `new FB(region, offset, size)` makes exactly the Buffer `Buffer.from(region,
+ * offset, size)` makes, without its argument checks (~30 ns instead of ~58 ns
+ * on Node 20): offsets and sizes come from the allocator and are in range by
+ * construction. Falls back to Buffer.from where the species is not a Buffer.
+ */
+type BufferCtor = new (ab: ArrayBuffer, byteOffset: number, length: number) => Buffer;
+const speciesCtor = (Buffer as unknown as { [Symbol.species]?: unknown })[Symbol.species];
+const FastBuffer: BufferCtor =
+  typeof speciesCtor === 'function' && (speciesCtor as { prototype: unknown }).prototype === Buffer.prototype
+    ? (speciesCtor as BufferCtor)
+    : (function (this: unknown, ab: ArrayBuffer, off: number, n: number) {
+        return Buffer.from(ab, off, n);
+      } as unknown as BufferCtor);
+
+const DEFAULT_CAPACITY = 256 * 1024 * 1024;
+const MIN_CAPACITY = 65536;
+const MAX_CAPACITY = 2 ** 47;
+const MAX_FAST_CAPACITY = 2 ** 32;
+const M_TRIM_THRESHOLD = -1;
+const M_GRANULARITY = -2;
+const M_MMAP_THRESHOLD = -3;
+const INT_MAX = 2 ** 31 - 1;
+
+function isPow2(n: number): boolean {
+  return Number.isSafeInteger(n) && n >= 1 && 2 ** Math.round(Math.log2(n)) === n;
+}
+
+function checkInt(method: string, what: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number') throw typeError(method, what, 'a number', v);
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw rangeError(method, what, `an integer >= ${min} and <= ${max}`, v);
+  }
+  return v;
+}
+
+/**
+ * An off-heap arena: a native `mmap`'d region managed by dlmalloc or a buddy
+ * allocator, whose allocations are Buffers and typed arrays viewing native
+ * memory with no copy.
+ */
+export class Arena {
+  readonly #h: NativeArenaHandle;
+  readonly #region: ArrayBuffer | null;
+  readonly #safe: boolean;
+  /** fast mode: the mailbox of the argument-less native calls (allocIO / freeIO) */
+  readonly #io: Float64Array | null;
+  /** The largest size one allocation may have (capacity, and 4 GiB for a view). */
+  readonly #limit: number;
+  #destroyed = false;
+
+  /** Bytes of address space reserved. */
+  readonly capacity: number;
+  /** Allocator of this arena. */
+  readonly allocator: AllocatorKind;
+  /** View mode of this arena. */
+  readonly views: ViewMode;
+
+  /**
+   * Creates an arena. Throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for options of the
+   * wrong type and `RangeError` (`ERR_OUT_OF_RANGE`) for values out of range.
+   */
+  constructor(options: ArenaOptions = {}) {
+    const M = 'new Arena';
+    if (options === null || typeof options !== 'object') throw typeError(M, 'options', 'an object', options);
+    const allocator = options.allocator ?? 'dlmalloc';
+    if (allocator !== 'dlmalloc' && allocator !== 'buddy') {
+      throw typeError(M, 'options.allocator', "'dlmalloc' or 'buddy'", allocator);
+    }
+    const views = options.views ?? 'safe';
+    if (views !== 'safe' && views !== 'fast') throw typeError(M, 'options.views', "'safe' or 'fast'", views);
+    let capacity = checkInt(M, 'options.capacity', options.capacity ?? DEFAULT_CAPACITY, MIN_CAPACITY, MAX_CAPACITY);
+    capacity = Math.ceil(capacity / 4096) * 4096;
+    if (views === 'fast' && capacity > MAX_FAST_CAPACITY) {
+      throw rangeError(M, 'options.capacity', `at most ${MAX_FAST_CAPACITY} (4 GiB) with views: 'fast'`, capacity);
+    }
+    let minBlock = 16;
+    if (options.minBlock !== undefined) {
+      minBlock = checkInt(M, 'options.minBlock', options.minBlock, 16, Math.min(capacity, 2 ** 30));
+      if (!isPow2(minBlock)) throw rangeError(M, 'options.minBlock', 'a power of two', minBlock);
+    }
+    const tuning: Array<[number, number]> = [];
+    if (options.granularity !== undefined) {
+      const g = checkInt(M, 'options.granularity', options.granularity, 4096, 2 ** 30);
+      if (!isPow2(g)) throw rangeError(M, 'options.granularity', 'a power of two', g);
+      tuning.push([M_GRANULARITY, g]);
+    }
+    if (options.trimThreshold !== undefined) {
+      tuning.push([M_TRIM_THRESHOLD, checkInt(M, 'options.trimThreshold', options.trimThreshold, 0, INT_MAX)]);
+    }
+    if (options.mmapThreshold !== undefined) {
+      tuning.push([M_MMAP_THRESHOLD, checkInt(M, 'options.mmapThreshold', options.mmapThreshold, 0, INT_MAX)]);
+    }
+    if (allocator === 'dlmalloc') for (const [p, v] of tuning) binding.mallopt(p, v);
+
+    const h = binding.create(allocator === 'dlmalloc' ? 0 : 1, capacity, views === 'safe', minBlock);
+    if (typeof h === 'number') {
+      if (h === ST_OOM) {
+        throw new ArenaError('ERR_ARENA_OOM', `${M}: could not reserve ${capacity} bytes of address space`, {
+          requested: capacity,
+          largestFree: 0,
+        });
+      }
+      throw rangeError(M, 'options', 'a configuration the native arena accepts', options);
+    }
+    this.#h = h;
+    this.#region = h.region;
+    this.#io = h.io ? new Float64Array(h.io) : null;
+    this.#safe = views === 'safe';
+    this.#limit = Math.min(capacity, bufferConstants.MAX_LENGTH);
+    this.capacity = capacity;
+    this.allocator = allocator;
+    this.views = views;
+  }
+
+  /** True after `destroy()`. */
+  get destroyed(): boolean {
+    return this.#destroyed;
+  }
+
+  #fail(method: string, status: number, value: unknown): never {
+    if (status === ST_DESTROYED) this.#destroyed = true;
+    throw statusError(method, status, value, () => this.#h.largestFree());
+  }
+
+  #alive(method: string): void {
+    if (this.#destroyed) this.#fail(method, ST_DESTROYED, undefined);
+  }
+
+  #size(method: string, what: string, v: unknown): number {
+    if (typeof v !== 'number') throw typeError(method, what, 'a number', v);
+    if (!(v >= 0 && v <= this.#limit) || !Number.isInteger(v)) {
+      throw rangeError(method, what, `an integer >= 0 and <= ${this.#limit}`, v);
+    }
+    return v;
+  }
+
+  #view(method: string, view: unknown): ArrayBufferView {
+    if (!ArrayBuffer.isView(view)) throw typeError(method, 'view', 'a Buffer, TypedArray or DataView', view);
+    return view;
+  }
+
+  /** Builds the Buffer for a native result (offset in fast mode, ArrayBuffer in safe mode). */
+  #buffer(method: string, r: number | ArrayBuffer, size: number): Buffer {
+    if (typeof r === 'number') {
+      if (r < 0) this.#fail(method, r, size);
+      return new FastBuffer(this.#region as ArrayBuffer, r, size);
+    }
+    return new FastBuffer(r, 0, size);
+  }
+
+  /**
+   * Allocates `size` bytes (contents unspecified) and returns a Buffer over them.
+   * Throws `ERR_ARENA_OOM` when no block is large enough.
+   */
+  alloc(size: number): Buffer {
+    if (this.#destroyed) this.#alive('alloc');
+    if (typeof size !== 'number' || !(size >= 0 && size <= this.#limit) || !Number.isInteger(size)) {
+      this.#size('alloc', 'size', size);
+    }
+    const io = this.#io;
+    if (io !== null) {
+      io[0] = size;
+      (this.#h.allocIO as () => void)();
+      const off = io[1] as number;
+      if (off < 0) this.#fail('alloc', off, size);
+      return new FastBuffer(this.#region as ArrayBuffer, off, size);
+    }
+    const r = this.#h.alloc(size);
+    if (typeof r === 'number') {
+      if (r < 0) this.#fail('alloc', r, size);
+      return new FastBuffer(this.#region as ArrayBuffer, r, size);
+    }
+    return new FastBuffer(r, 0, size);
+  }
+
+  /** As `alloc`, but returns `null` when the arena is out of memory. */
+  tryAlloc(size: number): Buffer | null {
+    this.#alive('tryAlloc');
+    this.#size('tryAlloc', 'size', size);
+    const r = this.#h.alloc(size);
+    if (r === ST_OOM) return null;
+    return this.#buffer('tryAlloc', r, size);
+  }
+
+  /** Allocates `count * size` zeroed bytes (the product is checked against the arena's limits). */
+  calloc(count: number, size: number): Buffer {
+    this.#alive('calloc');
+    checkInt('calloc', 'count', count, 0, Number.MAX_SAFE_INTEGER);
+    checkInt('calloc', 'size', size, 0, Number.MAX_SAFE_INTEGER);
+    const bytes = count * size;
+    if (!(bytes <= this.#limit)) {
+      throw rangeError('calloc', 'count * size', `at most ${this.#limit}`, `${count} * ${size}`);
+    }
+    return this.#buffer('calloc', this.#h.calloc(bytes), bytes);
+  }
+
+  /**
+   * Allocates a zeroed typed array of `length` elements, aligned to its element size,
+   * e.g. `arena.allocArray(Float64Array, 1000)`.
+   */
+  allocArray<C extends TypedArrayConstructor>(ctor: C, length: number): InstanceType<C> {
+    this.#alive('allocArray');
+    if (!TYPED_ARRAYS.has(ctor)) {
+      throw typeError('allocArray', 'ctor', 'a TypedArray constructor (e.g. Float64Array)', ctor);
+    }
+    const bpe = (ctor as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+    checkInt('allocArray', 'length', length, 0, Number.MAX_SAFE_INTEGER);
+    const bytes = length * bpe;
+    if (!(bytes <= this.#limit)) {
+      throw rangeError('allocArray', 'length * BYTES_PER_ELEMENT', `at most ${this.#limit}`, bytes);
+    }
+    const r = this.#h.calloc(bytes);
+    const C = ctor as unknown as new (b: ArrayBufferLike, off: number, len: number) => InstanceType<C>;
+    if (typeof r === 'number') {
+      if (r < 0) this.#fail('allocArray', r, bytes);
+      return new C(this.#region as ArrayBuffer, r, length);
+    }
+    return new C(r, 0, length);
+  }
+
+  /** Allocates `size` bytes aligned to `alignment` (a power of two, up to the capacity). */
+  alignedAlloc(alignment: number, size: number): Buffer {
+    this.#alive('alignedAlloc');
+    if (typeof alignment !== 'number') throw typeError('alignedAlloc', 'alignment', 'a number', alignment);
+    if (!Number.isInteger(alignment) || alignment < 1 || alignment > this.capacity || !isPow2(alignment)) {
+      throw rangeError('alignedAlloc', 'alignment', `a power of two <= ${this.capacity}`, alignment);
+    }
+    this.#size('alignedAlloc', 'size', size);
+    return this.#buffer('alignedAlloc', this.#h.memalign(alignment, size), size);
+  }
+
+  /**
+   * Resizes the allocation `view` to `size` bytes and returns a new Buffer; the first
+   * `min(old, size)` bytes are kept. The old view is dead (detached in safe mode).
+   * On `ERR_ARENA_OOM` the old allocation is left as it was.
+   */
+  realloc(view: ArenaView, size: number): Buffer {
+    this.#alive('realloc');
+    const v = this.#view('realloc', view);
+    this.#size('realloc', 'size', size);
+    let r: number | ArrayBuffer;
+    if (this.#safe) {
+      r = this.#h.realloc(v.buffer, v.byteOffset, size);
+    } else {
+      if (v.buffer !== this.#region) this.#fail('realloc', ST_FOREIGN, view);
+      r = this.#h.realloc(v.byteOffset, size);
+    }
+    if (typeof r === 'number' && r < 0) this.#fail('realloc', r, r === ST_OOM ? size : view);
+    return this.#buffer('realloc', r, size);
+  }
+
+  /**
+   * Frees the allocation `view`. Throws `ERR_ARENA_FOREIGN` for a view this arena did not
+   * make (left untouched) and `ERR_ARENA_NOT_ALLOCATED` for a freed, stale or interior view.
+   */
+  free(view: ArenaView): void {
+    if (this.#destroyed) this.#alive('free');
+    if (!ArrayBuffer.isView(view)) this.#view('free', view);
+    let st: number;
+    if (this.#safe) {
+      st = this.#h.free(view.buffer, view.byteOffset);
+    } else {
+      if (view.buffer !== this.#region) this.#fail('free', ST_FOREIGN, view);
+      const io = this.#io as Float64Array;
+      io[0] = view.byteOffset;
+      (this.#h.freeIO as () => void)();
+      st = io[1] as number;
+    }
+    if (st !== 0) this.#fail('free', st, view);
+  }
+
+  /** Usable bytes of the allocation `view` (at least its requested size). */
+  usableSize(view: ArenaView): number {
+    this.#alive('usableSize');
+    const v = this.#view('usableSize', view);
+    let r: number;
+    if (this.#safe) r = this.#h.usable(v.buffer, v.byteOffset);
+    else {
+      if (v.buffer !== this.#region) this.#fail('usableSize', ST_FOREIGN, view);
+      r = this.#h.usable(v.byteOffset);
+    }
+    if (r < 0) this.#fail('usableSize', r, view);
+    return r;
+  }
+
+  /** True when `view` is (the start of) a live allocation of this arena. Never throws for foreign views. */
+  owns(view: ArenaView): boolean {
+    this.#alive('owns');
+    const v = this.#view('owns', view);
+    let st: number;
+    if (this.#safe) st = this.#h.validate(v.buffer, v.byteOffset);
+    else {
+      if (v.buffer !== this.#region) return false;
+      st = this.#h.validate(v.byteOffset);
+    }
+    if (st === 0) return true;
+    if (st === ST_FOREIGN || st === ST_NOT_ALLOCATED) return false;
+    return this.#fail('owns', st, view);
+  }
+
+  /** Statistics; `inUse + free === committed`. */
+  stats(): ArenaStats {
+    this.#alive('stats');
+    const s = this.#h.stats();
+    if (typeof s === 'number') return this.#fail('stats', s, undefined);
+    const n = s as NativeStats;
+    return {
+      allocator: this.allocator,
+      views: this.views,
+      capacity: n.capacity,
+      committed: n.committed,
+      inUse: n.inUse,
+      free: n.free,
+      largestFree: n.largestFree,
+      peakCommitted: n.peakCommitted,
+      liveAllocations: n.liveAllocations,
+      corrupted: n.corrupted,
+      detail: n.detail,
+    };
+  }
+
+  /** Gives unused pages back to the OS; returns the bytes released. */
+  trim(): number {
+    this.#alive('trim');
+    const r = this.#h.trim();
+    if (r < 0) this.#fail('trim', r, undefined);
+    return r;
+  }
+
+  /** Walks every invariant of the allocator; throws `ERR_ARENA_CORRUPTED` on damage. */
+  check(): void {
+    this.#alive('check');
+    const st = this.#h.check();
+    if (st !== 0) this.#fail('check', st, undefined);
+  }
+
+  /** Frees every allocation at once (safe mode: every view is detached). */
+  reset(): void {
+    this.#alive('reset');
+    const st = this.#h.reset();
+    if (st !== 0) this.#fail('reset', st, undefined);
+  }
+
+  /**
+   * Ends the arena: safe views are detached, the pages go back to the OS at once, and the
+   * address range when the last view is collected. Idempotent.
+   */
+  destroy(): void {
+    if (this.#destroyed) return;
+    this.#destroyed = true;
+    this.#h.destroy();
+  }
+
+  /** `using arena = new Arena(...)`: destroys the arena at the end of the scope. */
+  [Symbol.dispose](): void {
+    this.destroy();
+  }
+}
+
+/** Diagnostics (tests): native arenas of this thread still holding memory or address space. */
+export function liveNativeArenas(): number {
+  return binding.liveArenas();
+}

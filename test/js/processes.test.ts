@@ -1,0 +1,137 @@
+/**
+ * Tests that run in child node processes (test/js/fixtures/*.js), because they could crash the
+ * process if the implementation were wrong (scribbles, worker termination, access after destroy),
+ * need --expose-gc, or need the main realm (Symbol.dispose). Each fixture requires the package
+ * root and prints one JSON line; a crash shows up as a signal or a non-zero status.
+ */
+import { describeRun, runFixture } from './helpers';
+
+function ok(name: string, args: string[] = [], nodeArgs: string[] = [], timeoutMs?: number): Record<string, any> {
+  const r = runFixture(name, args, nodeArgs, timeoutMs);
+  if (r.signal !== null || r.status !== 0 || r.json === undefined || r.json.ok !== true) {
+    throw new Error(`fixture ${name} ${args.join(' ')} failed: ${describeRun(r)}`);
+  }
+  return r.json as Record<string, any>;
+}
+
+describe('fast views after destroy (child process)', () => {
+  test('pages are released at once; old views read and write without crashing; safe views detach', () => {
+    const j = ok('fast-destroy.js', [], ['--expose-gc']);
+    for (const f of j.fast) {
+      // 96 MiB were resident; at least 80 MiB must go back at destroy
+      expect({ allocator: f.allocator, rssDropMiB: f.rssDropMiB >= 80 }).toEqual({ allocator: f.allocator, rssDropMiB: true });
+      expect(f.destroyedStatsThrows).toBe(true);
+      expect(f.lengthAfterDestroy).toBe(1024 * 1024); // nothing is detached in fast mode
+      expect(f.readSumAfterDestroy).toBe(0); // released pages read as zeros
+      expect(f.writeOk).toBe(true);
+    }
+    for (const s of j.safe) expect(s.allDetached).toBe(true);
+  }, 120000);
+
+  test('the address range is released once the last view is collected', () => {
+    const j = ok('fast-destroy.js', [], ['--expose-gc']);
+    for (const f of j.fast) {
+      expect(f.mapsWhileLive).toBeGreaterThanOrEqual(1);
+      expect({ allocator: f.allocator, rangeReleased: f.rangeReleased }).toEqual({ allocator: f.allocator, rangeReleased: true });
+    }
+  }, 120000);
+});
+
+describe('scribbling over the region (child process)', () => {
+  test('random bytes over the whole region, then alloc/free/realloc/check: no crash, only ERR_ARENA_CORRUPTED', () => {
+    const j = ok('scribble.js', ['8', '1'], [], 300000);
+    expect(j.unexpected).toEqual([]);
+    const results = j.results as Array<{ allocator: string; style: string; corrupted: boolean; destroyed: boolean }>;
+    expect(results.length).toBe(8 * 2 * 5);
+    for (const r of results) expect(r.destroyed).toBe(true);
+    // random bytes inside live blocks are the user's business: never reported as corruption
+    const inside = results.filter((r) => r.style === 'inside');
+    expect(inside.filter((r) => r.corrupted)).toEqual([]);
+    // a region full of random bytes is detected in dlmalloc, whose headers are in the region
+    const denseDl = results.filter((r) => r.allocator === 'dlmalloc' && r.style === 'dense');
+    expect(denseDl.every((r) => r.corrupted)).toBe(true);
+    // and at least some damage is detected for buddy (free-list links live in free blocks)
+    const denseBuddy = results.filter((r) => r.allocator === 'buddy' && r.style === 'dense');
+    expect(denseBuddy.some((r) => r.corrupted)).toBe(true);
+  }, 300000);
+
+  test('another seed', () => {
+    const j = ok('scribble.js', ['4', '77'], [], 300000);
+    expect(j.unexpected).toEqual([]);
+  }, 300000);
+});
+
+describe('worker_threads (child process)', () => {
+  test.each(['natural', 'exit'])('4 workers with their own arenas, terminate mid-allocation, clean exit (%s)', (how) => {
+    const j = ok('workers.js', [how], [], 180000);
+    expect(j.workers.length).toBe(4);
+    for (const w of j.workers) {
+      expect(w.code).toBe(0);
+      expect(w.ok).toBe(true);
+      expect(w.summary.length).toBe(4);
+    }
+    expect(j.terminations.length).toBe(12);
+    for (const c of j.terminations) expect(typeof c).toBe('number');
+    expect(j.early.length).toBe(6);
+    expect(j.mainIntact).toBe(true);
+    expect(j.mainLive).toBe(2);
+  }, 180000);
+});
+
+describe('garbage collection of safe views (child process, --expose-gc)', () => {
+  let j: Record<string, any>;
+  beforeAll(() => {
+    j = ok('gc.js', [], ['--expose-gc'], 180000);
+  }, 180000);
+
+  test('an unreachable safe allocation is reclaimed after GC (stats show it)', () => {
+    for (const u of j.unreachable) {
+      expect(u).toEqual(
+        expect.objectContaining({ reclaimed: true, liveAfter: 1, inUseDropped: true, keptIntact: true }),
+      );
+      expect(u.peakLive).toBe(204);
+    }
+  });
+
+  test('a finalizer arriving after free / realloc / reset + reuse of the memory changes nothing', () => {
+    for (const l of j.late) {
+      expect(l).toEqual({
+        allocator: l.allocator,
+        live1: 500,
+        intact1: true,
+        detachedByReset: true,
+        live2: 300,
+        intact2: true,
+        freeErrors: 0,
+        liveEnd: 0,
+      });
+    }
+  });
+
+  test('views of a destroyed arena collected later: nothing happens', () => {
+    expect(j.destroyed).toEqual([true, true]);
+  });
+});
+
+test('Symbol.dispose in the main realm destroys the arena', () => {
+  const j = ok('dispose.js');
+  expect(j).toEqual({ ok: true, hasDispose: true, codeAfterDispose: 'ERR_ARENA_DESTROYED', detached: true });
+});
+
+describe('any call, any arguments, any order (child process)', () => {
+  test.each([
+    ['1', '30000'],
+    ['2', '20000'],
+  ])('random API calls with junk, foreign, stale and interior views (seed %s): no crash, known codes, model kept', (seed, ops) => {
+    const j = ok('fuzz-api.js', [ops, seed], [], 180000);
+    expect(j.problems).toEqual([]);
+    expect(j.pooledOk).toBe(true);
+    for (const r of j.results) {
+      expect(r.counts.calls).toBe(Number(ops));
+      // every row of the error table was exercised
+      for (const code of ['ERR_INVALID_ARG_TYPE', 'ERR_OUT_OF_RANGE', 'ERR_ARENA_FOREIGN', 'ERR_ARENA_NOT_ALLOCATED', 'ERR_ARENA_DESTROYED']) {
+        expect({ code, seen: (r.counts.errors[code] ?? 0) > 0 }).toEqual({ code, seen: true });
+      }
+    }
+  }, 180000);
+});

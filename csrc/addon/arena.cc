@@ -67,46 +67,49 @@ static inline double offset_of(Arena* a, void* p) {
   return (double)((unsigned char*)p - a->base);
 }
 
+/* Every entry point starts here: its arguments (at least `min_argc`), then
+ * the arena's state. ST_OK or the status to return. */
+static inline int enter(napi_env env, napi_callback_info info, size_t min_argc, Call* c) {
+  if (!get_call(env, info, c) || c->argc < min_argc) return ST_INVALID;
+  return guard(c->a);
+}
+
+/* The result of an allocating call: the block's offset, counted live, or why
+ * there is none. */
+static inline napi_value allocated(Call& c, void* p) {
+  if (!p) return num(c.env, c.a->corrupted ? ST_CORRUPTED : ST_OOM);
+  c.a->live_count++;
+  return num(c.env, offset_of(c.a, p));
+}
+
 /* ---- fast mode ------------------------------------------------------------ */
 
 static napi_value fast_alloc(napi_env env, napi_callback_info info) {
   Call c;
-  if (!get_call(env, info, &c) || c.argc < 1) return num(env, ST_INVALID);
-  int g = guard(c.a);
-  if (g) return num(env, g);
+  if (int e = enter(env, info, 1, &c)) return num(env, e);
   size_t n;
   if (!get_size(env, c.argv[0], c.a->capacity, &n)) return num(env, ST_INVALID);
   void* p = core_malloc(c.a, n);
-  if (!p) return num(env, c.a->corrupted ? ST_CORRUPTED : ST_OOM);
-  c.a->live_count++;
-  return num(env, offset_of(c.a, p));
+  return allocated(c, p);
 }
 
 static napi_value fast_calloc(napi_env env, napi_callback_info info) {
   Call c;
-  if (!get_call(env, info, &c) || c.argc < 1) return num(env, ST_INVALID);
-  int g = guard(c.a);
-  if (g) return num(env, g);
+  if (int e = enter(env, info, 1, &c)) return num(env, e);
   size_t n;
   if (!get_size(env, c.argv[0], c.a->capacity, &n)) return num(env, ST_INVALID);
   void* p = core_calloc(c.a, n);
-  if (!p) return num(env, c.a->corrupted ? ST_CORRUPTED : ST_OOM);
-  c.a->live_count++;
-  return num(env, offset_of(c.a, p));
+  return allocated(c, p);
 }
 
 static napi_value fast_memalign(napi_env env, napi_callback_info info) {
   Call c;
-  if (!get_call(env, info, &c) || c.argc < 2) return num(env, ST_INVALID);
-  int g = guard(c.a);
-  if (g) return num(env, g);
+  if (int e = enter(env, info, 2, &c)) return num(env, e);
   size_t al, n;
   if (!get_size(env, c.argv[0], c.a->capacity, &al) || !get_size(env, c.argv[1], c.a->capacity, &n))
     return num(env, ST_INVALID);
   void* p = core_memalign(c.a, al, n);
-  if (!p) return num(env, c.a->corrupted ? ST_CORRUPTED : ST_OOM);
-  c.a->live_count++;
-  return num(env, offset_of(c.a, p));
+  return allocated(c, p);
 }
 
 /* The block that starts at `off`, classified exactly (interior, freed and
@@ -121,9 +124,7 @@ static inline int fast_block(Call& c, napi_value v, void** p) {
 
 static napi_value fast_free(napi_env env, napi_callback_info info) {
   Call c;
-  if (!get_call(env, info, &c) || c.argc < 1) return num(env, ST_INVALID);
-  int g = guard(c.a);
-  if (g) return num(env, g);
+  if (int e = enter(env, info, 1, &c)) return num(env, e);
   void* p;
   int s = fast_block(c, c.argv[0], &p);
   if (s) return num(env, s);
@@ -134,9 +135,7 @@ static napi_value fast_free(napi_env env, napi_callback_info info) {
 
 static napi_value fast_realloc(napi_env env, napi_callback_info info) {
   Call c;
-  if (!get_call(env, info, &c) || c.argc < 2) return num(env, ST_INVALID);
-  int g = guard(c.a);
-  if (g) return num(env, g);
+  if (int e = enter(env, info, 2, &c)) return num(env, e);
   void* p;
   int s = fast_block(c, c.argv[0], &p);
   if (s) return num(env, s);
@@ -150,9 +149,7 @@ static napi_value fast_realloc(napi_env env, napi_callback_info info) {
 
 static napi_value fast_usable(napi_env env, napi_callback_info info) {
   Call c;
-  if (!get_call(env, info, &c) || c.argc < 1) return num(env, ST_INVALID);
-  int g = guard(c.a);
-  if (g) return num(env, g);
+  if (int e = enter(env, info, 1, &c)) return num(env, e);
   void* p;
   int s = fast_block(c, c.argv[0], &p);
   if (s) return num(env, s);
@@ -163,9 +160,7 @@ static napi_value fast_usable(napi_env env, napi_callback_info info) {
 
 static napi_value fast_validate(napi_env env, napi_callback_info info) {
   Call c;
-  if (!get_call(env, info, &c) || c.argc < 1) return num(env, ST_INVALID);
-  int g = guard(c.a);
-  if (g) return num(env, g);
+  if (int e = enter(env, info, 1, &c)) return num(env, e);
   void* p;
   int s = fast_block(c, c.argv[0], &p);
   if (s) return num(env, s);
@@ -251,9 +246,7 @@ static inline bool safe_retry(napi_env env, Arena* a) {
 
 static napi_value safe_alloc(napi_env env, napi_callback_info info) {
   Call c;
-  if (!get_call(env, info, &c) || c.argc < 1) return num(env, ST_INVALID);
-  int g = guard(c.a);
-  if (g) return num(env, g);
+  if (int e = enter(env, info, 1, &c)) return num(env, e);
   size_t n;
   if (!get_size(env, c.argv[0], c.a->capacity, &n)) return num(env, ST_INVALID);
   void* p = core_malloc(c.a, n);
@@ -263,9 +256,7 @@ static napi_value safe_alloc(napi_env env, napi_callback_info info) {
 
 static napi_value safe_calloc(napi_env env, napi_callback_info info) {
   Call c;
-  if (!get_call(env, info, &c) || c.argc < 1) return num(env, ST_INVALID);
-  int g = guard(c.a);
-  if (g) return num(env, g);
+  if (int e = enter(env, info, 1, &c)) return num(env, e);
   size_t n;
   if (!get_size(env, c.argv[0], c.a->capacity, &n)) return num(env, ST_INVALID);
   void* p = core_calloc(c.a, n);
@@ -275,9 +266,7 @@ static napi_value safe_calloc(napi_env env, napi_callback_info info) {
 
 static napi_value safe_memalign(napi_env env, napi_callback_info info) {
   Call c;
-  if (!get_call(env, info, &c) || c.argc < 2) return num(env, ST_INVALID);
-  int g = guard(c.a);
-  if (g) return num(env, g);
+  if (int e = enter(env, info, 2, &c)) return num(env, e);
   size_t al, n;
   if (!get_size(env, c.argv[0], c.a->capacity, &al) || !get_size(env, c.argv[1], c.a->capacity, &n))
     return num(env, ST_INVALID);
@@ -295,9 +284,7 @@ static inline int safe_block(Call& c, uint32_t* slot) {
 
 static napi_value safe_free(napi_env env, napi_callback_info info) {
   Call c;
-  if (!get_call(env, info, &c) || c.argc < 2) return num(env, ST_INVALID);
-  int g = guard(c.a);
-  if (g) return num(env, g);
+  if (int e = enter(env, info, 2, &c)) return num(env, e);
   uint32_t slot;
   int s = safe_block(c, &slot);
   if (s) return num(env, s);
@@ -309,9 +296,7 @@ static napi_value safe_free(napi_env env, napi_callback_info info) {
 
 static napi_value safe_realloc(napi_env env, napi_callback_info info) {
   Call c;
-  if (!get_call(env, info, &c) || c.argc < 3) return num(env, ST_INVALID);
-  int g = guard(c.a);
-  if (g) return num(env, g);
+  if (int e = enter(env, info, 3, &c)) return num(env, e);
   uint32_t slot;
   int s = safe_block(c, &slot);
   if (s) return num(env, s);
@@ -333,9 +318,7 @@ static napi_value safe_realloc(napi_env env, napi_callback_info info) {
 
 static napi_value safe_usable(napi_env env, napi_callback_info info) {
   Call c;
-  if (!get_call(env, info, &c) || c.argc < 2) return num(env, ST_INVALID);
-  int g = guard(c.a);
-  if (g) return num(env, g);
+  if (int e = enter(env, info, 2, &c)) return num(env, e);
   uint32_t slot;
   int s = safe_block(c, &slot);
   if (s) return num(env, s);
@@ -344,9 +327,7 @@ static napi_value safe_usable(napi_env env, napi_callback_info info) {
 
 static napi_value safe_validate(napi_env env, napi_callback_info info) {
   Call c;
-  if (!get_call(env, info, &c) || c.argc < 2) return num(env, ST_INVALID);
-  int g = guard(c.a);
-  if (g) return num(env, g);
+  if (int e = enter(env, info, 2, &c)) return num(env, e);
   uint32_t slot;
   return num(env, safe_block(c, &slot));
 }

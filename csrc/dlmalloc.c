@@ -1414,6 +1414,29 @@ static void add_segment(mstate m, char* tbase, size_t tsize, flag_t mmapped) {
   }
 }
 
+/* A heap that holds nothing but top gives its only segment back and becomes
+ * uninitialised again (its state, bounds and live map stay). Used when the
+ * port cannot map a request: a page provider may have its largest run split
+ * by that very segment, and then nothing else could ever serve a request for
+ * (nearly) all of it. Not for a segment holding the heap's own state or the
+ * caller's memory. 1 when released. */
+static int release_empty_heap(mstate m) {
+  msegmentptr sp = &m->seg;
+  if (!is_initialized(m) || sp->next != 0 || m->direct_head != 0 || is_extern_segment(sp) ||
+      !is_mmapped_segment(sp) || m->top != align_as_chunk(sp->base) || m->dvsize != 0)
+    return 0;
+  if (custom_munmap(sp->base, sp->size) != 0) return 0;
+  m->footprint -= sp->size;
+  sp->base = 0;
+  sp->size = 0;
+  sp->sflags = 0;
+  m->top = 0;
+  m->topsize = 0;
+  if (!is_bounded(m)) m->least_addr = 0;
+  refresh_range_flag(m);
+  return 1;
+}
+
 /* Get memory from the port for a chunk of nb bytes and allocate it. */
 DL_NOINLINE void* sys_alloc(mstate m, size_t nb) {
   ensure_initialization();
@@ -1428,6 +1451,7 @@ DL_NOINLINE void* sys_alloc(mstate m, size_t nb) {
   if (asize <= nb || !footprint_allows(m, asize)) return 0; /* wrapped or over the limit */
 
   char* tbase = (char*)custom_mmap(asize);
+  if (tbase == CMFAIL && release_empty_heap(m)) tbase = (char*)custom_mmap(asize);
   if (tbase == CMFAIL) return 0;
   if (!fits_bounds(m, tbase, asize)) {
     custom_munmap(tbase, asize);

@@ -364,8 +364,9 @@ static Napi::Value Stats(const Napi::CallbackInfo& info) {
     o.Set("inUse", (double)(fp - free_b));
     o.Set("free", (double)free_b);
     size_t largest = ps.largest_free > mi.keepcost ? ps.largest_free : mi.keepcost;
-    /* With nothing allocated, a request that does not fit starts the heap
-     * over (region.cc), so the fresh arena's largest block is available. */
+    /* With nothing allocated, a request that does not fit makes the core
+     * give its last segment back (release_empty_heap in dlmalloc.c), so the
+     * fresh arena's largest block is what can be allocated. */
     if (a->live_count == 0 && !a->corrupted && core_fresh_largest(a) > largest)
       largest = core_fresh_largest(a);
     o.Set("largestFree", (double)largest);

@@ -153,24 +153,10 @@ void core_note_failure(Arena* a) {
   }
 }
 
-/* A dlmalloc heap with no live allocation keeps its first segment (and its
- * top) somewhere in the region, which splits the page provider's largest
- * block: a request for nearly the whole arena would fail although nothing
- * is allocated. When a request fails and the arena holds no allocation, the
- * heap is disposable: start it over (core_release + core_init, as reset()
- * does) and try once more, so "free everything" always gives the whole
- * arena back. Nothing changes while any allocation is live. */
-static bool retry_after_restart(Arena* a) {
-  if (a->kind != KIND_DLMALLOC || a->corrupted || a->live_count != 0) return false;
-  core_release(a);
-  return core_init(a) == ST_OK;
-}
-
 void* core_malloc(Arena* a, size_t n) {
   CurrentArena cur(a);
   void* p = a->kind == KIND_DLMALLOC ? mspace_malloc(a->msp, n) : buddy_malloc(a->buddy, n);
   if (!p) core_note_failure(a);
-  if (!p && retry_after_restart(a)) p = mspace_malloc(a->msp, n);
   return p;
 }
 
@@ -179,7 +165,6 @@ void* core_calloc(Arena* a, size_t n) {
   void* p =
       a->kind == KIND_DLMALLOC ? mspace_calloc(a->msp, 1, n) : buddy_calloc(a->buddy, 1, n);
   if (!p) core_note_failure(a);
-  if (!p && retry_after_restart(a)) p = mspace_calloc(a->msp, 1, n);
   return p;
 }
 
@@ -188,7 +173,6 @@ void* core_memalign(Arena* a, size_t align, size_t n) {
   void* p = a->kind == KIND_DLMALLOC ? mspace_memalign(a->msp, align, n)
                                      : buddy_aligned_alloc(a->buddy, align, n);
   if (!p) core_note_failure(a);
-  if (!p && retry_after_restart(a)) p = mspace_memalign(a->msp, align, n);
   return p;
 }
 

@@ -191,11 +191,74 @@ TEST(dlmalloc_on_the_page_provider_passes_the_shadow_model) {
     one_run(&runs[i], base_seed ^ ((uint64_t)(i + 1) * 0x9E3779B97F4A7C15ULL));
 }
 
+/* An empty heap must not keep the provider's region split: after a small
+ * allocation is freed (the heap keeps its first segment, which sits at the
+ * start of the region and splits the largest free block), a request for
+ * nearly the whole region must still succeed, and the page accounting must
+ * still match. Mirrors "free everything, and the full capacity is usable
+ * again" of an arena. */
+TEST(an_empty_heap_gives_its_segment_back_for_a_request_that_needs_it) {
+  const size_t region = (size_t)8 << 20;
+  unsigned char* map = mmap(NULL, 2 * region, PROT_READ | PROT_WRITE,
+                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  CHECK(map != MAP_FAILED);
+  if (map == MAP_FAILED) return;
+  unsigned char* base = (unsigned char*)(((uintptr_t)map + region - 1) & ~(uintptr_t)(region - 1));
+  size_t msize = buddy_meta_size(region, 4096);
+  void* meta = aligned_alloc(16, (msize + 15) & ~(size_t)15);
+  static _Alignas(16) unsigned char state[4096];
+  static unsigned char live[(8 << 20) / 128];
+  buddy_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.min_block = 4096;
+  cfg.flags = BUDDY_REGION_ZEROED;
+  buddy_t* pages;
+  CHECK_EQ_SZ(buddy_init(&pages, meta, msize, base, region, &cfg), BUDDY_OK);
+  memset(&port_buddy, 0, sizeof port_buddy);
+  port_buddy_attach(pages);
+  mspace ms = create_mspace_with_state(state, sizeof state, 1);
+  CHECK(ms != NULL);
+  CHECK_EQ_SZ(mspace_set_bounds(ms, base, region, live, sizeof live), DL_OK);
+
+  void* small = mspace_malloc(ms, 100);
+  CHECK(small != NULL);
+  mspace_free(ms, small);
+  mspace_trim(ms, 0);
+  /* Everything but the first segment's pages is free, in halves that no
+   * single run can cover. */
+  size_t big = region - ((size_t)128 << 10);
+  void* p = mspace_malloc(ms, big);
+  CHECK(p != NULL);
+  CHECK_EQ_SZ(mspace_check(ms), DL_OK);
+  CHECK_EQ_SZ(mspace_validate(ms, p), DL_OK);
+  buddy_stats_t bs;
+  buddy_stats(pages, &bs);
+  CHECK_EQ_SZ(bs.used_bytes, mspace_footprint(ms));
+  mspace_free(ms, p);
+  CHECK_EQ_SZ(mspace_check(ms), DL_OK);
+  /* With a live allocation the segment stays: a request that cannot fit fails. */
+  small = mspace_malloc(ms, 100);
+  CHECK(small != NULL);
+  CHECK(mspace_malloc(ms, big) == NULL);
+  CHECK_EQ_SZ(mspace_validate(ms, small), DL_OK);
+  mspace_free(ms, small);
+  size_t fp = mspace_footprint(ms);
+  CHECK_EQ_SZ(destroy_mspace(ms), fp);
+  buddy_stats(pages, &bs);
+  CHECK_EQ_SZ(bs.used_bytes, 0);
+  CHECK_EQ_SZ(port_buddy.n_munmap_refused, 0);
+  port_buddy_attach(NULL);
+  buddy_destroy(pages);
+  free(meta);
+  munmap(map, 2 * region);
+}
+
 int main(void) {
   const char* e = getenv("OFFHEAP_SEED");
   if (e && *e) base_seed = strtoull(e, NULL, 0);
   e = getenv("OFFHEAP_OPS");
   if (e && *e) ops_per_run = strtol(e, NULL, 0);
   RUN(dlmalloc_on_the_page_provider_passes_the_shadow_model);
+  RUN(an_empty_heap_gives_its_segment_back_for_a_request_that_needs_it);
   return test_summary("buddy_dlmalloc");
 }

@@ -333,6 +333,9 @@ typedef struct malloc_state* mstate;
 /* offheap: the heap spans more than its head segment (other segments or
  * direct maps), so range checks must look at each of them. */
 #define MULTI_RANGE_BIT ((flag_t)64)
+/* offheap: the heap has parameters of its own (create_mspace_with_state),
+ * kept right after the mstate; see heap_params. */
+#define OWN_PARAMS_BIT ((flag_t)128)
 
 #define use_lock(M) ((M)->mflags & USE_LOCK_BIT)
 #define use_mmap(M) ((M)->mflags & USE_MMAP_BIT_M)
@@ -377,6 +380,29 @@ static struct malloc_state global_heap_state;
 #define granularity_align(S) \
   (((S) + (mparams.granularity - (size_t)1)) & ~(mparams.granularity - (size_t)1))
 #define mmap_align(S) page_align(S)
+
+/* The tunable parameters a heap may hold for itself instead of using the
+ * process-wide ones (only heaps whose state the caller owns: the 944-byte
+ * mstate of in-heap states has no room). They follow the mstate in the
+ * caller's state memory; mspace_state_size() counts them. */
+struct heap_params {
+  size_t granularity;
+  size_t mmap_threshold;
+  size_t trim_threshold;
+};
+struct malloc_state_with_params {
+  struct malloc_state state;
+  struct heap_params params;
+};
+#define own_params(M) (&((struct malloc_state_with_params*)(M))->params)
+#define heap_granularity(M) \
+  (((M)->mflags & OWN_PARAMS_BIT) ? own_params(M)->granularity : mparams.granularity)
+#define heap_mmap_threshold(M) \
+  (((M)->mflags & OWN_PARAMS_BIT) ? own_params(M)->mmap_threshold : mparams.mmap_threshold)
+#define heap_trim_threshold(M) \
+  (((M)->mflags & OWN_PARAMS_BIT) ? own_params(M)->trim_threshold : mparams.trim_threshold)
+#define heap_granularity_align(M, S) \
+  (((S) + (heap_granularity(M) - (size_t)1)) & ~(heap_granularity(M) - (size_t)1))
 #define is_page_aligned(S) (((size_t)(S) & (mparams.page_size - (size_t)1)) == 0)
 #define is_granularity_aligned(S) (((size_t)(S) & (mparams.granularity - (size_t)1)) == 0)
 
@@ -560,26 +586,34 @@ static int init_mparams(void) {
 }
 
 
-static int change_mparam(int param_number, int value) {
-  size_t val;
-  ensure_initialization();
-  val = (value == -1) ? MAX_SIZE_T : (size_t)value;
+/* Apply a mallopt setting to a parameter set (the process-wide one or a
+ * heap's own): 1 when applied. -1 means MAX_SIZE_T; a granularity must be a
+ * power of two of at least a page. */
+static int set_param(size_t* granularity, size_t* mmap_threshold, size_t* trim_threshold,
+                     int param_number, int value) {
+  size_t val = (value == -1) ? MAX_SIZE_T : (size_t)value;
   switch (param_number) {
     case M_TRIM_THRESHOLD:
-      mparams.trim_threshold = val;
+      *trim_threshold = val;
       return 1;
     case M_GRANULARITY:
       if (val >= mparams.page_size && ((val & (val - 1)) == 0)) {
-        mparams.granularity = val;
+        *granularity = val;
         return 1;
       }
       return 0;
     case M_MMAP_THRESHOLD:
-      mparams.mmap_threshold = val;
+      *mmap_threshold = val;
       return 1;
     default:
       return 0;
   }
+}
+
+static int change_mparam(int param_number, int value) {
+  ensure_initialization();
+  return set_param(&mparams.granularity, &mparams.mmap_threshold, &mparams.trim_threshold,
+                   param_number, value);
 }
 
 /* ==== which addresses belong to a heap =========================================
@@ -991,7 +1025,7 @@ static void init_top(mstate m, mchunkptr p, size_t psize) {
   p->head = psize | PINUSE_BIT;
   /* The fake chunk after top: its head keeps PINUSE clear. */
   chunk_plus_offset(p, psize)->head = TOP_FOOT_SIZE;
-  m->trim_check = mparams.trim_threshold;
+  m->trim_check = heap_trim_threshold(m);
 }
 
 static void init_bins(mstate m) {
@@ -1442,12 +1476,12 @@ DL_NOINLINE void* sys_alloc(mstate m, size_t nb) {
   ensure_initialization();
 
   /* A large request gets its own mapping, once the heap exists. */
-  if (use_mmap(m) && nb >= mparams.mmap_threshold && m->topsize != 0) {
+  if (use_mmap(m) && nb >= heap_mmap_threshold(m) && m->topsize != 0) {
     void* mem = mmap_alloc(m, nb);
     if (mem != 0) return mem;
   }
 
-  size_t asize = granularity_align(nb + SYS_ALLOC_PADDING);
+  size_t asize = heap_granularity_align(m, nb + SYS_ALLOC_PADDING);
   if (asize <= nb || !footprint_allows(m, asize)) return 0; /* wrapped or over the limit */
 
   char* tbase = (char*)custom_mmap(asize);
@@ -1565,7 +1599,7 @@ DL_NOINLINE int sys_trim(mstate m, size_t pad) {
   if (pad < MAX_REQUEST && is_initialized(m)) {
     pad += TOP_FOOT_SIZE;
     if (m->topsize > pad) {
-      size_t unit = mparams.granularity;
+      size_t unit = heap_granularity(m);
       size_t extra = ((m->topsize - pad + (unit - (size_t)1)) / unit - (size_t)1) * unit;
       msegmentptr sp = segment_holding(m, (char*)m->top);
       if (sp != 0 && !is_extern_segment(sp) && is_mmapped_segment(sp) && sp->size >= extra &&
@@ -1591,10 +1625,10 @@ DL_NOINLINE int sys_trim(mstate m, size_t pad) {
 
 /* A direct-mapped chunk cannot move or grow without mremap (never available
  * through the port): it may only keep its mapping when the waste is small. */
-static mchunkptr mmap_resize(mchunkptr oldp, size_t nb) {
+static mchunkptr mmap_resize(mstate m, mchunkptr oldp, size_t nb) {
   size_t oldsize = chunksize(oldp);
   if (is_small(nb)) return 0; /* never shrink a mapping to a small chunk */
-  if (oldsize >= nb + SIZE_T_SIZE && (oldsize - nb) <= (mparams.granularity << 1)) return oldp;
+  if (oldsize >= nb + SIZE_T_SIZE && (oldsize - nb) <= (heap_granularity(m) << 1)) return oldp;
   return 0;
 }
 
@@ -1603,7 +1637,7 @@ static mchunkptr mmap_resize(mchunkptr oldp, size_t nb) {
 static mchunkptr try_realloc_chunk(mstate m, mchunkptr p, size_t nb) {
   size_t oldsize = chunksize(p);
   mchunkptr next = chunk_plus_offset(p, oldsize);
-  if (is_mmapped(p)) return mmap_resize(p, nb);
+  if (is_mmapped(p)) return mmap_resize(m, p, nb);
   if (oldsize >= nb) {
     size_t rsize = oldsize - nb;
     if (rsize >= MIN_CHUNK_SIZE) {
@@ -2380,11 +2414,11 @@ static size_t heap_set_footprint_limit(mstate m, size_t bytes) {
    * unit) instead of silently meaning "unlimited", and a call before the
    * first allocation works because the parameters are set up first. */
   if (bytes == 0)
-    result = granularity_align((size_t)1);
-  else if (bytes == MAX_SIZE_T || bytes > MAX_SIZE_T - mparams.granularity)
+    result = heap_granularity_align(m, (size_t)1);
+  else if (bytes == MAX_SIZE_T || bytes > MAX_SIZE_T - heap_granularity(m))
     result = 0; /* no limit */
   else
-    result = granularity_align(bytes);
+    result = heap_granularity_align(m, bytes);
   m->footprint_limit = result;
   return result;
 }
@@ -2653,22 +2687,39 @@ mspace create_mspace_with_base(void* base, size_t capacity, int locked) {
   return (mspace)m;
 }
 
-size_t mspace_state_size(void) { return sizeof(struct malloc_state); }
+size_t mspace_state_size(void) { return sizeof(struct malloc_state_with_params); }
 
 mspace create_mspace_with_state(void* state, size_t state_size, int locked) {
   ensure_initialization();
-  if (state == 0 || state_size < sizeof(struct malloc_state) || !is_aligned(state)) return 0;
+  if (state == 0 || state_size < sizeof(struct malloc_state_with_params) || !is_aligned(state)) return 0;
   mstate m = (mstate)state;
-  memset(m, 0, sizeof(struct malloc_state));
+  memset(m, 0, sizeof(struct malloc_state_with_params));
 #if USE_LOCKS
   INITIAL_LOCK(&m->mutex);
 #endif
   m->magic = mparams.magic;
-  m->mflags = mparams.default_mflags;
+  m->mflags = mparams.default_mflags | OWN_PARAMS_BIT;
   m->check_message = "";
+  /* Its own parameters start as the process-wide ones of this moment. */
+  own_params(m)->granularity = mparams.granularity;
+  own_params(m)->mmap_threshold = mparams.mmap_threshold;
+  own_params(m)->trim_threshold = mparams.trim_threshold;
   set_lock(m, locked);
   register_heap(m);
   return (mspace)m;
+}
+
+int mspace_set_param(mspace msp, int param_number, int value) {
+  mstate ms = (mstate)msp;
+  int applied = 0;
+  if (!ok_magic(ms) || !(ms->mflags & OWN_PARAMS_BIT)) return 0;
+  if (PREACTION(ms)) return 0;
+  struct heap_params* hp = own_params(ms);
+  applied = set_param(&hp->granularity, &hp->mmap_threshold, &hp->trim_threshold, param_number, value);
+  /* A new trim threshold applies at once, not at the next top re-initialisation. */
+  if (applied && param_number == M_TRIM_THRESHOLD && is_initialized(ms)) ms->trim_check = hp->trim_threshold;
+  POSTACTION(ms);
+  return applied;
 }
 
 size_t mspace_livemap_bytes(size_t length) {

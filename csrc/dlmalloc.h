@@ -187,7 +187,8 @@ int mspace_check(mspace msp);
 /* Which invariant the last failed mspace_check found broken ("" if none). */
 const char* mspace_check_message(mspace msp);
 
-/* Bytes of caller memory an mspace's state needs (create_mspace_with_state). */
+/* Bytes of caller memory an mspace's state needs (create_mspace_with_state):
+ * the heap state and its own tunable parameters. */
 size_t mspace_state_size(void);
 /* An mspace whose state lives in caller memory (`state`, at least
  * mspace_state_size() bytes, 16-aligned) rather than inside its own heap, so
@@ -195,6 +196,13 @@ size_t mspace_state_size(void);
  * custom_mmap. Returns NULL on bad arguments. destroy_mspace releases the
  * heap's memory; the state memory stays the caller's. */
 mspace create_mspace_with_state(void* state, size_t state_size, int locked);
+
+/* Set M_TRIM_THRESHOLD, M_GRANULARITY or M_MMAP_THRESHOLD (as mallopt, -1
+ * meaning unlimited) for this mspace alone. Only mspaces made by
+ * create_mspace_with_state have parameters of their own (they start as the
+ * process-wide ones at creation); for others this returns 0 and
+ * mspace_mallopt sets the process-wide value. 1 when applied. */
+int mspace_set_param(mspace msp, int param, int value);
 
 /* Bytes of live-chunk map needed to cover `length` bytes (1 bit per 16). */
 size_t mspace_livemap_bytes(size_t length);

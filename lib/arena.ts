@@ -43,14 +43,13 @@ export interface ArenaOptions {
   /** `'safe'` (default) or `'fast'`. */
   views?: ViewMode;
   /**
-   * dlmalloc: bytes by which the heap grows (power of two, >= 4096). Note: dlmalloc's
-   * tuning parameters are process-wide (as in dlmalloc 2.8); setting one affects
-   * every dlmalloc arena of the process from then on.
+   * dlmalloc: bytes by which the heap grows (power of two, >= 4096). Default 64 KiB.
+   * Like the other two tuning options, it applies to this arena only.
    */
   granularity?: number;
-  /** dlmalloc: top-of-heap bytes that trigger giving memory back (process-wide, see `granularity`). */
+  /** dlmalloc: free bytes at the top of the heap that trigger giving memory back. Default 2 MiB. */
   trimThreshold?: number;
-  /** dlmalloc: requests of at least this many bytes get their own page run (process-wide). */
+  /** dlmalloc: requests of at least this many bytes get their own page run. Default 256 KiB. */
   mmapThreshold?: number;
   /** buddy: the smallest block (power of two, >= 16). Default 16. */
   minBlock?: number;
@@ -211,9 +210,13 @@ export class Arena {
     if (options.mmapThreshold !== undefined) {
       tuning.push([M_MMAP_THRESHOLD, checkInt(M, 'options.mmapThreshold', options.mmapThreshold, 0, INT_MAX)]);
     }
-    if (allocator === 'dlmalloc') for (const [p, v] of tuning) binding.mallopt(p, v);
-
-    const h = binding.create(allocator === 'dlmalloc' ? 0 : 1, capacity, views === 'safe', minBlock);
+    const h = binding.create(
+      allocator === 'dlmalloc' ? 0 : 1,
+      capacity,
+      views === 'safe',
+      minBlock,
+      allocator === 'dlmalloc' ? tuning.flat() : [],
+    );
     if (typeof h === 'number') {
       if (h === ST_OOM) {
         throw new ArenaError('ERR_ARENA_OOM', `${M}: could not reserve ${capacity} bytes of address space`, {

@@ -51,9 +51,15 @@ export interface NativeStats {
 
 /** The addon's exports. */
 export interface NativeBinding {
-  create(kind: number, capacity: number, safe: boolean, minBlock: number): NativeArenaHandle | number;
+  /** `tuning`: flat {param, value} pairs (M_GRANULARITY, ...) for this arena's dlmalloc heap. */
+  create(
+    kind: number,
+    capacity: number,
+    safe: boolean,
+    minBlock: number,
+    tuning: number[],
+  ): NativeArenaHandle | number;
   liveArenas(): number;
-  mallopt(param: number, value: number): number;
   napiVersion: number;
 }
 

@@ -474,7 +474,8 @@ static void set_fn(Napi::Env env, Napi::Object o, const char* name, napi_callbac
   o.Set(name, Napi::Value(env, fn));
 }
 
-/* create(kind, capacity, safe, minBlock) -> handle | negative status */
+/* create(kind, capacity, safe, minBlock, tuning) -> handle | negative status;
+ * tuning: a flat array of {param, value} pairs for the dlmalloc heap */
 static Napi::Value Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 4) return Napi::Number::New(env, ST_INVALID);
@@ -489,8 +490,26 @@ static Napi::Value Create(const Napi::CallbackInfo& info) {
   if (!safe && capacity > ((size_t)1 << 32)) return Napi::Number::New(env, ST_INVALID);
   size_t min_block = (size_t)mb_d;
   if (min_block & (min_block - 1)) return Napi::Number::New(env, ST_INVALID);
+  int tuning[3][2];
+  int n_tuning = 0;
+  if (info.Length() >= 5 && info[4].IsArray()) {
+    Napi::Array t = info[4].As<Napi::Array>();
+    if (t.Length() % 2 != 0 || t.Length() > 6) return Napi::Number::New(env, ST_INVALID);
+    for (uint32_t i = 0; i < t.Length(); i += 2) {
+      Napi::Value p = t.Get(i), v = t.Get(i + 1);
+      if (!p.IsNumber() || !v.IsNumber()) return Napi::Number::New(env, ST_INVALID);
+      tuning[n_tuning][0] = p.As<Napi::Number>().Int32Value();
+      tuning[n_tuning][1] = v.As<Napi::Number>().Int32Value();
+      n_tuning++;
+    }
+  }
 
   Arena* a = new Arena();
+  for (int i = 0; i < n_tuning; i++) {
+    a->tuning[i][0] = tuning[i][0];
+    a->tuning[i][1] = tuning[i][1];
+  }
+  a->n_tuning = n_tuning;
   a->serial = g_serial.fetch_add(1);
   a->tag.lower = a->serial;
   a->tag.upper = 0x6f66666865617021ULL; /* "offheap!" */
@@ -561,11 +580,6 @@ napi_value arena_exports(napi_env env, napi_value exports) {
   o.Set("create", Napi::Function::New(e, Create, "create"));
   o.Set("liveArenas", Napi::Function::New(e, LiveArenas, "liveArenas"));
   o.Set("napiVersion", Napi::Number::New(e, NAPI_VERSION));
-  o.Set("mallopt", Napi::Function::New(e, [](const Napi::CallbackInfo& info) -> Napi::Value {
-          int param = info[0].As<Napi::Number>().Int32Value();
-          int value = info[1].As<Napi::Number>().Int32Value();
-          return Napi::Number::New(info.Env(), mspace_mallopt(param, value));
-        }, "mallopt"));
   return exports;
 }
 

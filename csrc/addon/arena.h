@@ -101,6 +101,10 @@ struct Arena {
   size_t buddy_meta_len = 0;
   buddy_t* buddy = nullptr;
   size_t min_block = 16;
+  /* dlmalloc tuning of this arena's heap: {param, value} pairs for
+   * mspace_set_param, re-applied whenever the heap is (re)created. */
+  int tuning[3][2] = {{0, 0}, {0, 0}, {0, 0}};
+  int n_tuning = 0;
 
   /* state */
   bool corrupted = false;

@@ -90,6 +90,8 @@ int core_init(Arena* a) {
       return ST_INVALID;
     a->msp = create_mspace_with_state(a->dl_state, mspace_state_size(), 1);
     if (!a->msp) return ST_INVALID;
+    for (int i = 0; i < a->n_tuning; i++)
+      if (mspace_set_param(a->msp, a->tuning[i][0], a->tuning[i][1]) != 1) return ST_INVALID;
     if (mspace_set_bounds(a->msp, a->base, a->capacity, a->livemap, a->livemap_len) != DL_OK)
       return ST_INVALID;
   } else {

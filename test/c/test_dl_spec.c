@@ -1188,6 +1188,46 @@ TEST(segment_added_after_tiny_top_is_released) {
   CHECK_EQ_SZ(destroy_mspace(ms), G64);
 }
 
+/* Beyond the spec: mspaces whose state the caller owns have parameters of
+ * their own (mspace_set_param); the process-wide ones stay untouched. */
+TEST(caller_state_mspaces_have_their_own_parameters) {
+  static _Alignas(16) unsigned char sa[4096], sb[4096];
+  port_reset();
+  port_state.direct_enabled = 1;
+  CHECK(mspace_state_size() <= sizeof sa);
+  mspace a = create_mspace_with_state(sa, sizeof sa, 0);
+  mspace b = create_mspace_with_state(sb, sizeof sb, 0);
+  CHECK(a != NULL && b != NULL);
+  CHECK_EQ_SZ(mspace_set_param(b, M_GRANULARITY, 256 * 1024), 1);
+  CHECK_EQ_SZ(mspace_set_param(b, M_MMAP_THRESHOLD, -1), 1); /* no direct maps in b */
+  CHECK_EQ_SZ(mspace_set_param(b, M_GRANULARITY, 1000), 0);  /* not a power of two */
+  CHECK_EQ_SZ(mspace_set_param(b, 12345, 1), 0);             /* unknown parameter */
+  void* pa = mspace_malloc(a, 100);
+  void* pb = mspace_malloc(b, 100);
+  CHECK(pa != NULL && pb != NULL);
+  CHECK_EQ_SZ(mspace_footprint(a), G64);        /* the process-wide granularity */
+  CHECK_EQ_SZ(mspace_footprint(b), 256 * 1024); /* b's own */
+  port_reset_counters();
+  void* la = mspace_malloc(a, 300000); /* over the default threshold: its own mapping */
+  void* lb = mspace_malloc(b, 300000); /* b maps no chunk on its own */
+  CHECK(la != NULL && lb != NULL);
+  CHECK_EQ_SZ(port_state.n_direct, 1);
+  CHECK_EQ_SZ(mspace_check(a), DL_OK);
+  CHECK_EQ_SZ(mspace_check(b), DL_OK);
+  /* Only these mspaces have parameters of their own. */
+  mspace plain = create_mspace(0, 0);
+  CHECK(plain != NULL);
+  CHECK_EQ_SZ(mspace_set_param(plain, M_GRANULARITY, 256 * 1024), 0);
+  /* ... and the process-wide granularity is still the default. */
+  void* pp = mspace_malloc(plain, 100000);
+  CHECK(pp != NULL);
+  CHECK_EQ_SZ(mspace_footprint(plain) % G64, 0);
+  CHECK(mspace_footprint(plain) < 256 * 1024);
+  destroy_mspace(plain);
+  destroy_mspace(a);
+  destroy_mspace(b);
+}
+
 int main(void) {
   RUN_FORKED(t01_malloc_zero);
   RUN_FORKED(t02_free_null);
@@ -1244,6 +1284,7 @@ int main(void) {
   RUN_FORKED(t53_mmap_failure);
   RUN_FORKED(t53_mmap_failure_mspace);
   RUN_FORKED(segment_added_after_tiny_top_is_released);
+  RUN_FORKED(caller_state_mspaces_have_their_own_parameters);
   RUN_FORKED(diff_free_stack_address);
   RUN_FORKED(diff_free_interior_zeroed);
   return test_summary("dl_spec");

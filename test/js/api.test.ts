@@ -641,3 +641,38 @@ describe('mode-specific view shapes', () => {
     expect(a.buffer.byteLength).toBeLessThan(8 * MiB);
   });
 });
+
+describe('dlmalloc tuning options belong to their arena', () => {
+  test('granularity: each arena grows its heap by its own unit, also after reset', () => {
+    const coarse = new Arena({ capacity: 64 * MiB, granularity: 1 * MiB });
+    const plain = new Arena({ capacity: 64 * MiB });
+    try {
+      coarse.alloc(100);
+      plain.alloc(100);
+      expect(coarse.stats().committed).toBe(1 * MiB);
+      expect(plain.stats().committed).toBe(64 * 1024);
+      coarse.reset();
+      coarse.alloc(100);
+      expect(coarse.stats().committed).toBe(1 * MiB);
+    } finally {
+      coarse.destroy();
+      plain.destroy();
+    }
+  });
+
+  test('mmapThreshold: only the arena that lowered it maps large blocks on their own', () => {
+    const low = new Arena({ capacity: 64 * MiB, mmapThreshold: 4096 });
+    const plain = new Arena({ capacity: 64 * MiB });
+    try {
+      for (const a of [low, plain]) {
+        a.alloc(10); // the heap exists: a large request may now get its own pages
+        a.alloc(100_000);
+      }
+      expect(low.stats().detail['directMappedBytes']).toBeGreaterThan(100_000);
+      expect(plain.stats().detail['directMappedBytes']).toBe(0);
+    } finally {
+      low.destroy();
+      plain.destroy();
+    }
+  });
+});

@@ -66,6 +66,20 @@ extern jmp_buf port_abort_jmp;
 void port_arm(void);
 void port_disarm(void);
 
+/* The pattern above as one statement: run `stmt` with the abort hook armed,
+ * after clearing n_abort and last_abort; if the allocator calls custom_abort,
+ * control comes back here. After an abort the heap it happened in is dead. */
+#define TRY_ABORT(stmt)                \
+  do {                                 \
+    port_state.n_abort = 0;            \
+    port_state.last_abort = NULL;      \
+    port_arm();                        \
+    if (setjmp(port_abort_jmp) == 0) { \
+      stmt;                            \
+    }                                  \
+    port_disarm();                     \
+  } while (0)
+
 /* Base of the reserved area used by the bump modes (NULL before first use). */
 void* port_bump_area(void);
 

@@ -44,17 +44,6 @@ static int detected_msg(const char* m) {
   return m && (strcmp(m, USAGE_MSG) == 0 || strcmp(m, CORRUPT_MSG) == 0);
 }
 
-/* Run `stmt` with the abort hook armed (see port_test.h). */
-#define TRY_ABORT(stmt)                \
-  do {                                 \
-    port_state.n_abort = 0;            \
-    port_state.last_abort = NULL;      \
-    port_arm();                        \
-    if (setjmp(port_abort_jmp) == 0) { \
-      stmt;                            \
-    }                                  \
-    port_disarm();                     \
-  } while (0)
 
 /* Exactly one abort, with a message of the allocator's. */
 #define CHECK_DETECTED()                                  \

@@ -30,16 +30,6 @@
 static const char USAGE_MSG[] = "Usage Error Detected!";
 static const char CORRUPT_MSG[] = "Corruption Detected!";
 
-#define TRY_ABORT(stmt)                \
-  do {                                 \
-    port_state.n_abort = 0;            \
-    port_state.last_abort = NULL;      \
-    port_arm();                        \
-    if (setjmp(port_abort_jmp) == 0) { \
-      stmt;                            \
-    }                                  \
-    port_disarm();                     \
-  } while (0)
 
 static int detected_msg(const char* m) {
   return m && (strcmp(m, USAGE_MSG) == 0 || strcmp(m, CORRUPT_MSG) == 0);

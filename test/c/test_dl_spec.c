@@ -67,19 +67,6 @@ static const port_call* logged_unmap(int nth) {
   return NULL;
 }
 
-/* Run `stmt` with the abort hook armed: if the allocator calls custom_abort,
- * control comes back here. port_state.n_abort / last_abort tell what
- * happened. After an abort the heap it happened in is dead. */
-#define TRY_ABORT(stmt)                \
-  do {                                 \
-    port_state.n_abort = 0;            \
-    port_state.last_abort = NULL;      \
-    port_arm();                        \
-    if (setjmp(port_abort_jmp) == 0) { \
-      stmt;                            \
-    }                                  \
-    port_disarm();                     \
-  } while (0)
 
 static int aligned(const void* p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
 

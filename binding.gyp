@@ -14,6 +14,7 @@
         "csrc/addon/errors.cc",
         "csrc/addon/port.cc",
         "csrc/addon/region.cc",
+        "csrc/addon/spares.cc",
         "csrc/addon/views.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -7,6 +7,7 @@
 import { constants as bufferConstants } from 'buffer';
 
 import { binding, NativeArenaHandle, NativeStats } from './binding';
+import { brandOf, newArenaKey, stamp } from './brand';
 import {
   ArenaError,
   ST_DESTROYED,
@@ -16,7 +17,9 @@ import {
   rangeError,
   statusError,
   typeError,
+  ST_CORRUPTED,
 } from './errors';
+import { Spares, SPARE_MAX_BYTES, spareClass } from './spares';
 
 /** Which allocator manages the arena's region. */
 export type AllocatorKind = 'dlmalloc' | 'buddy';
@@ -136,6 +139,8 @@ const DEFAULT_CAPACITY = 256 * 1024 * 1024;
 const MIN_CAPACITY = 65536;
 const MAX_CAPACITY = 2 ** 47;
 const MAX_FAST_CAPACITY = 2 ** 32;
+/** Offsets of a fast-mode arena are below 2^32 (its capacity). */
+const OFFSET_LIMIT = 2 ** 32;
 const M_TRIM_THRESHOLD = -1;
 const M_GRANULARITY = -2;
 const M_MMAP_THRESHOLD = -3;
@@ -164,6 +169,14 @@ export class Arena {
   readonly #safe: boolean;
   /** fast mode: the mailbox of the argument-less native calls (allocIO / freeIO) */
   readonly #io: Float64Array | null;
+  /** fast mode: stacks of spare small blocks (lib/spares.ts); null in safe mode or once corrupted */
+  #spares: Spares | null = null;
+  /**
+   * fast mode: this arena's brand key (lib/brand.ts); views it makes are stamped with
+   * `#key + offset`. -Infinity when keys ran out: every `brandOf(v) - #key` is then
+   * out of range (NaN or +-Infinity) and free takes the general path.
+   */
+  readonly #key: number;
   /** The largest size one allocation may have (capacity, and 4 GiB for a view). */
   readonly #limit: number;
   #destroyed = false;
@@ -229,6 +242,11 @@ export class Arena {
     this.#h = h;
     this.#region = h.region;
     this.#io = h.io ? new Float64Array(h.io) : null;
+    if (this.#io !== null && h.tags && h.refillIO && h.flushIO) {
+      this.#spares = new Spares(h, this.#io, h.tags, h.tagShift);
+    }
+    const key = views === 'fast' ? newArenaKey() : -1;
+    this.#key = key >= 0 ? key : -Infinity;
     this.#safe = views === 'safe';
     this.#limit = Math.min(capacity, bufferConstants.MAX_LENGTH);
     this.capacity = capacity;
@@ -243,6 +261,11 @@ export class Arena {
 
   #fail(method: string, status: number, value: unknown): never {
     if (status === ST_DESTROYED) this.#destroyed = true;
+    if (status === ST_DESTROYED || status === ST_CORRUPTED) {
+      // No more allocations from JavaScript alone: every call now reaches the native arena.
+      this.#spares?.clear();
+      this.#spares = null;
+    }
     throw statusError(method, status, value, () => this.#h.largestFree());
   }
 
@@ -267,9 +290,49 @@ export class Arena {
   #buffer(method: string, r: number | ArrayBuffer, size: number): Buffer {
     if (typeof r === 'number') {
       if (r < 0) this.#fail(method, r, size);
-      return new FastBuffer(this.#region as ArrayBuffer, r, size);
+      return this.#fastView(r, size);
     }
     return new FastBuffer(r, 0, size);
+  }
+
+  /** The Buffer over the block at `off` of a fast-mode arena, stamped with its brand. */
+  #fastView(off: number, size: number): Buffer {
+    const b = new FastBuffer(this.#region as ArrayBuffer, off, size);
+    stamp(b, this.#key + off);
+    return b;
+  }
+
+  /**
+   * Fast mode: a block of `size` bytes, from the spares when small. Its offset,
+   * or a negative status (out of memory only after the spares went back).
+   */
+  #fastAlloc(size: number): number {
+    const sp = this.#spares;
+    if (sp !== null && size <= SPARE_MAX_BYTES) {
+      const off = sp.take(spareClass(size));
+      if (off >= 0) return off;
+    }
+    const io = this.#io as Float64Array;
+    io[0] = size;
+    (this.#h.allocIO as () => void)();
+    let off = io[1] as number;
+    if (off === ST_OOM && sp !== null && sp.spareBytes > 0) {
+      // The spares may be what the request needs (they are allocated in the core).
+      const st = sp.flushAll();
+      if (st < 0) return st;
+      io[0] = size;
+      (this.#h.allocIO as () => void)();
+      off = io[1] as number;
+    }
+    return off;
+  }
+
+  /** Gives the spares back to the allocator, so that its numbers count only user blocks. */
+  #settle(method: string): void {
+    const sp = this.#spares;
+    if (sp === null) return;
+    const st = sp.flushAll();
+    if (st < 0) this.#fail(method, st, undefined);
   }
 
   /**
@@ -281,19 +344,13 @@ export class Arena {
     if (typeof size !== 'number' || !(size >= 0 && size <= this.#limit) || !Number.isInteger(size)) {
       this.#size('alloc', 'size', size);
     }
-    const io = this.#io;
-    if (io !== null) {
-      io[0] = size;
-      (this.#h.allocIO as () => void)();
-      const off = io[1] as number;
+    if (!this.#safe) {
+      const off = this.#fastAlloc(size);
       if (off < 0) this.#fail('alloc', off, size);
-      return new FastBuffer(this.#region as ArrayBuffer, off, size);
+      return this.#fastView(off, size);
     }
     const r = this.#h.alloc(size);
-    if (typeof r === 'number') {
-      if (r < 0) this.#fail('alloc', r, size);
-      return new FastBuffer(this.#region as ArrayBuffer, r, size);
-    }
+    if (typeof r === 'number') this.#fail('alloc', r, size);
     return new FastBuffer(r, 0, size);
   }
 
@@ -301,7 +358,7 @@ export class Arena {
   tryAlloc(size: number): Buffer | null {
     this.#alive('tryAlloc');
     this.#size('tryAlloc', 'size', size);
-    const r = this.#h.alloc(size);
+    const r = this.#safe ? this.#h.alloc(size) : this.#fastAlloc(size);
     if (r === ST_OOM) return null;
     return this.#buffer('tryAlloc', r, size);
   }
@@ -337,7 +394,9 @@ export class Arena {
     const C = ctor as unknown as new (b: ArrayBufferLike, off: number, len: number) => InstanceType<C>;
     if (typeof r === 'number') {
       if (r < 0) this.#fail('allocArray', r, bytes);
-      return new C(this.#region as ArrayBuffer, r, length);
+      const a = new C(this.#region as ArrayBuffer, r, length);
+      stamp(a, this.#key + r);
+      return a;
     }
     return new C(r, 0, length);
   }
@@ -384,9 +443,20 @@ export class Arena {
     if (this.#safe) {
       st = this.#h.free(view.buffer, view.byteOffset);
     } else {
-      if (view.buffer !== this.#region) this.#fail('free', ST_FOREIGN, view);
+      // A view this arena made names its block in its brand; others show buffer and offset.
+      let off = brandOf(view) - this.#key;
+      if (!(off >= 0 && off < OFFSET_LIMIT)) {
+        if (view.buffer !== this.#region) this.#fail('free', ST_FOREIGN, view);
+        off = view.byteOffset;
+      }
+      const sp = this.#spares;
+      if (sp !== null) {
+        st = sp.put(off);
+        if (st === 1) return;
+        if (st < 0) this.#fail('free', st, view);
+      }
       const io = this.#io as Float64Array;
-      io[0] = view.byteOffset;
+      io[0] = off;
       (this.#h.freeIO as () => void)();
       st = io[1] as number;
     }
@@ -425,6 +495,8 @@ export class Arena {
   /** Statistics; `inUse + free === committed`. */
   stats(): ArenaStats {
     this.#alive('stats');
+    // A failure marks the arena corrupted; the numbers below then say so.
+    if (this.#spares !== null && this.#spares.flushAll() < 0) this.#spares = null;
     const s = this.#h.stats();
     if (typeof s === 'number') return this.#fail('stats', s, undefined);
     const n = s as NativeStats;
@@ -446,6 +518,7 @@ export class Arena {
   /** Gives unused pages back to the OS; returns the bytes released. */
   trim(): number {
     this.#alive('trim');
+    this.#settle('trim');
     const r = this.#h.trim();
     if (r < 0) this.#fail('trim', r, undefined);
     return r;
@@ -461,6 +534,7 @@ export class Arena {
   /** Frees every allocation at once (safe mode: every view is detached). */
   reset(): void {
     this.#alive('reset');
+    this.#spares?.clear();
     const st = this.#h.reset();
     if (st !== 0) this.#fail('reset', st, undefined);
   }
@@ -472,6 +546,8 @@ export class Arena {
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
+    this.#spares?.clear();
+    this.#spares = null;
     this.#h.destroy();
   }
 

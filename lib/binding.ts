@@ -30,8 +30,16 @@ export interface NativeArenaHandle {
   allocIO?(): void;
   /** fast mode: free with io[0] = offset in, io[1] = status out */
   freeIO?(): void;
-  /** fast mode: the 32-byte mailbox of allocIO/freeIO; safe mode: null */
+  /** fast mode: spares (lib/spares.ts) with io[0] = class, io[1] = count in, count or status out */
+  refillIO?(): void;
+  /** fast mode: spares back, io[0] = count in, io[1] = status out; offsets in io[4..] */
+  flushIO?(): void;
+  /** fast mode: the mailbox of the IO calls (a Float64Array's buffer); safe mode: null */
   io: ArrayBuffer | null;
+  /** fast mode: the tag map of spare blocks (csrc/addon/spares.cc), or null without one */
+  tags: ArrayBuffer | null;
+  /** log2 of the bytes of region one tag byte covers (fast mode) */
+  tagShift: number;
   /** fast mode: the region-wide ArrayBuffer; safe mode: null */
   region: ArrayBuffer | null;
 }

@@ -119,8 +119,10 @@ static inline int fast_block(Call& c, napi_value v, void** p) {
   if (!get_size(c.env, v, c.a->capacity, &off)) return ST_FOREIGN;
   if (off == c.a->capacity) return ST_NOT_ALLOCATED;
   *p = c.a->base + off;
-  return ST_OK;
+  return spare_check(c.a, off);
 }
+
+static inline size_t offset_at(Arena* a, void* p) { return (size_t)((unsigned char*)p - a->base); }
 
 static napi_value fast_free(napi_env env, napi_callback_info info) {
   Call c;
@@ -129,7 +131,10 @@ static napi_value fast_free(napi_env env, napi_callback_info info) {
   int s = fast_block(c, c.argv[0], &p);
   if (s) return num(env, s);
   s = core_free(c.a, p);
-  if (s == ST_OK && c.a->live_count) c.a->live_count--;
+  if (s == ST_OK) {
+    spare_forget(c.a, offset_at(c.a, p));
+    if (c.a->live_count) c.a->live_count--;
+  }
   return num(env, s);
 }
 
@@ -144,6 +149,7 @@ static napi_value fast_realloc(napi_env env, napi_callback_info info) {
   void* q;
   s = core_realloc(c.a, p, n, &q);
   if (s) return num(env, s);
+  spare_forget(c.a, offset_at(c.a, p));
   return num(env, offset_of(c.a, q));
 }
 
@@ -213,13 +219,36 @@ static napi_value fast_free_io(napi_env env, napi_callback_info info) {
     a->io[1] = ST_FOREIGN;
     return nullptr;
   }
-  if ((size_t)d == a->capacity) {
-    a->io[1] = ST_NOT_ALLOCATED;
+  size_t off = (size_t)d;
+  int s = off == a->capacity ? ST_NOT_ALLOCATED : spare_check(a, off);
+  if (s == ST_OK) s = core_free(a, a->base + off);
+  if (s == ST_OK) {
+    spare_forget(a, off);
+    if (a->live_count) a->live_count--;
+  }
+  a->io[1] = s;
+  return nullptr;
+}
+
+/* Spare small blocks in batches (spares.cc): refillIO takes io[0] = class,
+ * io[1] = count; flushIO io[0] = count; offsets in io[IO_BATCH_AT..]. */
+static napi_value fast_refill_io(napi_env env, napi_callback_info info) {
+  Arena* a = io_arena(env, info);
+  if (int g = guard(a)) {
+    a->io[1] = g;
     return nullptr;
   }
-  int s = core_free(a, a->base + (size_t)d);
-  if (s == ST_OK && a->live_count) a->live_count--;
-  a->io[1] = s;
+  spares_refill(a);
+  return nullptr;
+}
+
+static napi_value fast_flush_io(napi_env env, napi_callback_info info) {
+  Arena* a = io_arena(env, info);
+  if (int g = guard(a)) {
+    a->io[1] = g;
+    return nullptr;
+  }
+  spares_flush(a);
   return nullptr;
 }
 
@@ -535,6 +564,8 @@ static Napi::Value Create(const Napi::CallbackInfo& info) {
     set_fn(env, h, "validate", safe_validate, a);
     h.Set("region", env.Null());
     h.Set("io", env.Null());
+    h.Set("tags", env.Null());
+    h.Set("tagShift", 0.0);
   } else {
     set_fn(env, h, "alloc", fast_alloc, a);
     set_fn(env, h, "calloc", fast_calloc, a);
@@ -545,8 +576,14 @@ static Napi::Value Create(const Napi::CallbackInfo& info) {
     set_fn(env, h, "validate", fast_validate, a);
     set_fn(env, h, "allocIO", fast_alloc_io, a);
     set_fn(env, h, "freeIO", fast_free_io, a);
+    set_fn(env, h, "refillIO", fast_refill_io, a);
+    set_fn(env, h, "flushIO", fast_flush_io, a);
     napi_value io = io_view_create(env, a);
     h.Set("io", io ? Napi::Value(env, io) : env.Null());
+    /* Without the tag map (or the mailbox) lib/ simply keeps no spares. */
+    napi_value tags = spares_create(a) == ST_OK ? tags_view_create(env, a) : nullptr;
+    h.Set("tags", tags ? Napi::Value(env, tags) : env.Null());
+    h.Set("tagShift", (double)a->tag_shift);
     napi_value ab = region_view_create(env, a);
     if (!ab) {
       a->destroyed = true;

@@ -9,6 +9,7 @@
  *   region.cc  the region (mmap/madvise/munmap) and the core instances over it
  *   arena.cc   the entry points exposed to lib/binding.ts, argument plumbing
  *   views.cc   safe views: external ArrayBuffers, type tags, finalizers
+ *   spares.cc  fast views: the tag map and batches of spare small blocks
  *   errors.cc  core statuses -> the glue's status numbers
  *   addon.cc   module init, per-environment instance data, cleanup hook
  */
@@ -72,6 +73,9 @@ struct Ticket {
 
 struct EnvData;
 
+/* The fast-mode mailbox: two in/out words, two spare, then a batch of offsets. */
+enum : size_t { IO_BATCH_AT = 4, IO_BATCH = 64 };
+
 struct Arena {
   /* identity */
   uint64_t serial = 0;
@@ -121,9 +125,14 @@ struct Arena {
 
   /* fast view: the region-wide ArrayBuffer's compensation (see views.cc) */
   size_t region_ab_len = 0;
-  /* fast mode: a tiny mailbox shared with JS (a Float64Array over it), so the
-   * hottest calls take no arguments and return nothing (arena.cc) */
-  alignas(16) double io[4] = {0, 0, 0, 0};
+  /* fast mode: a mailbox shared with JS (a Float64Array over it), so the
+   * hottest calls take no arguments and return nothing (arena.cc):
+   * io[0], io[1] in/out words; io[IO_BATCH_AT..] offsets of a batch. */
+  alignas(16) double io[IO_BATCH_AT + IO_BATCH] = {};
+  /* fast mode: the tag map of spare blocks (spares.cc, invariant there) */
+  unsigned char* tags = nullptr;
+  size_t tags_len = 0;
+  unsigned tag_shift = 5;
   /* safe views: bytes of live safe views, and what V8 was last told (views.cc) */
   size_t live_view_bytes = 0;
   size_t reported_bytes = 0;
@@ -150,6 +159,16 @@ int core_check(Arena* a);
 void core_note_failure(Arena* a);           /* after a NULL: corrupted or out of memory */
 size_t core_largest_free(Arena* a);
 size_t core_fresh_largest(Arena* a);
+
+/* spares.cc */
+int spares_create(Arena* a);               /* the tag map (fast mode) */
+void spares_clear(Arena* a);               /* every tag back to 0 (the core was released) */
+void spares_unmap(Arena* a);
+napi_value tags_view_create(napi_env env, Arena* a);
+int spare_check(Arena* a, size_t off);     /* ST_NOT_ALLOCATED for a spare, else ST_OK */
+void spare_forget(Arena* a, size_t off);   /* the block at off left the core (freed, moved) */
+void spares_refill(Arena* a);              /* mailbox call, see spares.cc */
+void spares_flush(Arena* a);               /* mailbox call, see spares.cc */
 
 /* port.cc: the arena the hooks act on, for the duration of one entry. */
 struct CurrentArena {

@@ -132,6 +132,7 @@ void core_release(Arena* a) {
     if (a->buddy_meta) madvise(a->buddy_meta, a->buddy_meta_len, MADV_DONTNEED);
   }
   if (a->base) madvise(a->base, a->capacity, MADV_DONTNEED);
+  spares_clear(a);
   a->core_released = true;
 }
 
@@ -143,6 +144,7 @@ void arena_unref(Arena* a) {
   if (a->pages_meta) munmap(a->pages_meta, a->pages_meta_len);
   if (a->livemap) munmap(a->livemap, a->livemap_len);
   if (a->buddy_meta) munmap(a->buddy_meta, a->buddy_meta_len);
+  spares_unmap(a);
   free(a->dl_state);
   delete a;
 }

@@ -255,8 +255,8 @@ static void io_finalize(napi_env env, void* data, void* hint) {
   arena_unref(static_cast<Arena*>(hint));
 }
 
-/* The fast-mode mailbox: 32 bytes inside the Arena struct, which lives until
- * this ArrayBuffer's finalizer has run (it holds a reference). */
+/* The fast-mode mailbox: inside the Arena struct, which lives until this
+ * ArrayBuffer's finalizer has run (it holds a reference). */
 napi_value io_view_create(napi_env env, Arena* a) {
   napi_value ab = nullptr;
   a->refs.fetch_add(1, std::memory_order_relaxed);

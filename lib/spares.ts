@@ -1,14 +1,17 @@
 /**
- * Spare small blocks of a fast-mode arena: per size class, a stack of blocks
- * the native allocator has allocated but that are free to the user, so that
- * `alloc` and `free` of a small block need no call into C. The native side
- * (csrc/addon/spares.cc) hands them out and takes them back in batches and
- * keeps the tag map that makes `free` exact; its invariant is written there.
+ * Spare blocks of a fast-mode arena: per size class, a stack of blocks the
+ * native allocator has allocated but that are free to the user, so that
+ * `alloc` and `free` of a block up to 64 KiB need no call into C. The native
+ * side (csrc/addon/spares.cc) hands them out and takes them back in batches
+ * and keeps the tag map that makes `free` exact; its invariant is written
+ * there.
  *
- * Here: a block of class `c` is `c * 16` bytes (c = 1..CLASSES); the tag of
- * the block at offset `off` is `tags[off >>> shift]`, equal to
+ * Here: class `c` (1..CLASSES) has blocks of `spareClassBytes(c)` bytes; the
+ * tag of the block at offset `off` is `tags[off >>> shift]`, equal to
  * `c | high(off)` while the user holds the block and `c | SPARE | high(off)`
- * while it sits in a stack.
+ * while it sits in a stack. Stacks are bounded (about STACK_BYTES each, about
+ * 4 MiB in all), and go back to the allocator on out-of-memory, `trim()` and
+ * `stats()`.
  *
  * @internal
  */
@@ -17,17 +20,30 @@ import type { NativeArenaHandle } from './binding';
 const TAG_CLASS = 0x3f;
 const TAG_SPARE = 0x40;
 /** Requests up to this many bytes are served from spares. */
-export const SPARE_MAX_BYTES = 512;
-const CLASSES = SPARE_MAX_BYTES / 16;
-/** Blocks per stack; a full stack gives its older half back. */
-const DEPTH = 64;
-const REFILL = 32;
+export const SPARE_MAX_BYTES = 65536;
+/** Classes 1..32: 16-byte steps up to 512; 33..60: four steps per doubling up to 64 KiB. */
+const CLASSES = 60;
+/** A stack holds about this many bytes (at least 2 and at most 64 blocks); when full, half goes back. */
+const STACK_BYTES = 128 * 1024;
+const MAX_DEPTH = 64;
 /** Where the mailbox's batch of offsets starts (IO_BATCH_AT in arena.h). */
 const IO_BATCH_AT = 4;
 
-/** The size class of a request of `size` bytes (0 < size <= SPARE_MAX_BYTES; 0 counts as 1). */
+/**
+ * The size class of a request of `size` bytes (0 <= size <= SPARE_MAX_BYTES; 0 counts as 1):
+ * 16-byte steps up to 512 bytes, then four classes per doubling (at most 25 % rounding).
+ */
 export function spareClass(size: number): number {
-  return (size + 15) >>> 4 || 1;
+  if (size <= 512) return (size + 15) >>> 4 || 1;
+  const d = 31 - Math.clz32((size - 1) >>> 9); // 512 << d < size <= 1024 << d
+  return 33 + 4 * d + ((size - (512 << d) - 1) >>> (7 + d));
+}
+
+/** The block size of class `c` (the inverse of spareClass on class sizes). */
+export function spareClassBytes(c: number): number {
+  if (c <= 32) return c * 16;
+  const k = c - 33;
+  return (512 << (k >>> 2)) + (128 << (k >>> 2)) * ((k & 3) + 1);
 }
 
 /** The stacks of one fast-mode arena. */
@@ -38,8 +54,10 @@ export class Spares {
   readonly #shift: number;
   /** 16 when a granule holds two 16-byte halves (32-byte granules), else 0. */
   readonly #highMask: number;
-  /** stack of class c: #stack[c * DEPTH .. c * DEPTH + #count[c]) */
-  readonly #stack = new Float64Array((CLASSES + 1) * DEPTH);
+  /** stack of class c: #stack[#base[c] .. #base[c] + #count[c]), at most #depth[c] long */
+  readonly #stack: Float64Array;
+  readonly #base = new Int32Array(CLASSES + 1);
+  readonly #depth = new Int32Array(CLASSES + 1);
   readonly #count = new Int32Array(CLASSES + 1);
 
   constructor(h: NativeArenaHandle, io: Float64Array, tags: ArrayBuffer, tagShift: number) {
@@ -48,6 +66,18 @@ export class Spares {
     this.#tags = new Uint8Array(tags);
     this.#shift = tagShift;
     this.#highMask = tagShift === 5 ? 16 : 0;
+    let total = 0;
+    for (let c = 1; c <= CLASSES; c++) {
+      const bytes = spareClassBytes(c);
+      // The class table and the size -> class map agree (checked once, here).
+      if (spareClass(bytes) !== c || (c < CLASSES && spareClass(bytes + 1) !== c + 1)) {
+        throw new Error(`offheap: spare class table inconsistent at class ${c}`);
+      }
+      this.#base[c] = total;
+      this.#depth[c] = Math.max(2, Math.min(MAX_DEPTH, Math.floor(STACK_BYTES / bytes)));
+      total += this.#depth[c] as number;
+    }
+    this.#stack = new Float64Array(total);
   }
 
   /**
@@ -63,7 +93,7 @@ export class Spares {
     }
     n--;
     this.#count[c] = n;
-    const off = this.#stack[c * DEPTH + n] as number;
+    const off = this.#stack[(this.#base[c] as number) + n] as number;
     this.#tags[off >>> this.#shift] = c | ((off & this.#highMask) << 3);
     return off;
   }
@@ -81,11 +111,11 @@ export class Spares {
     const c = t & TAG_CLASS;
     let n = this.#count[c] as number;
     let st = 1;
-    if (n === DEPTH) {
-      st = this.#flush(c, DEPTH / 2);
+    if (n === this.#depth[c]) {
+      st = this.#flush(c, n >>> 1);
       n = this.#count[c] as number;
     }
-    this.#stack[c * DEPTH + n] = off;
+    this.#stack[(this.#base[c] as number) + n] = off;
     this.#count[c] = n + 1;
     this.#tags[i] = t | TAG_SPARE;
     return st;
@@ -95,7 +125,7 @@ export class Spares {
   flushAll(): number {
     for (let c = 1; c <= CLASSES; c++) {
       while ((this.#count[c] as number) > 0) {
-        const st = this.#flush(c, Math.min(this.#count[c] as number, DEPTH / 2));
+        const st = this.#flush(c, Math.min(this.#count[c] as number, 32));
         if (st < 0) return st;
       }
     }
@@ -110,28 +140,29 @@ export class Spares {
   /** Bytes held in stacks (allocated in the core, free to the user). */
   get spareBytes(): number {
     let b = 0;
-    for (let c = 1; c <= CLASSES; c++) b += (this.#count[c] as number) * c * 16;
+    for (let c = 1; c <= CLASSES; c++) b += (this.#count[c] as number) * spareClassBytes(c);
     return b;
   }
 
   #refill(c: number): number {
     const io = this.#io;
     io[0] = c;
-    io[1] = REFILL;
+    io[1] = (this.#depth[c] as number) >>> 1;
+    io[2] = spareClassBytes(c);
     (this.#h.refillIO as () => void)();
     const k = io[1] as number;
     if (k <= 0) return k;
     // Lowest offsets on top: handed out first, so blocks are used in address order.
-    const base = c * DEPTH;
+    const base = this.#base[c] as number;
     for (let j = 0; j < k; j++) this.#stack[base + j] = io[IO_BATCH_AT + k - 1 - j] as number;
     this.#count[c] = k;
     return k;
   }
 
-  /** Gives the `n` oldest spares of class `c` back; 1 or a negative status. */
+  /** Gives the `n` (1..32) oldest spares of class `c` back; 1 or a negative status. */
   #flush(c: number, n: number): number {
     const io = this.#io;
-    const base = c * DEPTH;
+    const base = this.#base[c] as number;
     const have = this.#count[c] as number;
     for (let j = 0; j < n; j++) io[IO_BATCH_AT + j] = this.#stack[base + j] as number;
     io[0] = n;

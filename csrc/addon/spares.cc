@@ -3,11 +3,12 @@
  *
  * A fast-mode alloc(64) + free that crossed into C twice cost about twice
  * what the whole operation may cost (two Node-API calls, ~25-40 ns each).
- * So lib/arena.ts keeps, per size class (c * 16 bytes, c = 1..SPARE_CLASSES),
- * a stack of "spares": blocks the core has allocated but that are free to
- * the user. It takes them 64 at a time (spares_refill) and gives back half a
- * stack at a time (spares_flush), both through the mailbox; alloc and free
- * of a small block in between stay in JavaScript.
+ * So lib/spares.ts keeps, per size class (c = 1..SPARE_CLASSES; the class
+ * table is there, up to 64 KiB), a stack of "spares": blocks the core has
+ * allocated but that are free to the user. It takes them in batches
+ * (spares_refill) and gives back half a stack at a time (spares_flush), both
+ * through the mailbox; alloc and free of a block in between stay in
+ * JavaScript.
  *
  * Exactness of free is kept by the tag map: one byte per granule of the
  * region (1 << tag_shift bytes: 32 for dlmalloc, whose user pointers are
@@ -15,7 +16,7 @@
  * outside the region so that no view can scribble over it.
  *
  *   tag == 0            no block of this scheme starts in the granule
- *   tag & TAG_CLASS     c: a block of c * 16 bytes starts in it, which the
+ *   tag & TAG_CLASS     c: a block of class c starts in it, which the
  *                       core has allocated (it counts as live there)
  *   tag & TAG_SPARE     ... and it is a spare: free to the user
  *   tag & TAG_HIGH      ... it starts 16 bytes into the granule (dlmalloc)
@@ -37,7 +38,8 @@
 namespace offheap {
 
 enum : unsigned { TAG_CLASS = 0x3f, TAG_SPARE = 0x40, TAG_HIGH = 0x80 };
-static const size_t SPARE_CLASSES = 32; /* spares are at most 512 bytes */
+static const size_t SPARE_CLASSES = 60;            /* fits TAG_CLASS */
+static const size_t SPARE_MAX_BYTES = 64 * 1024;
 static const size_t kPage = 4096;
 
 static inline unsigned tag_high(const Arena* a, size_t off) {
@@ -91,19 +93,21 @@ static inline bool io_count(double d, size_t max, size_t* out) {
   return true;
 }
 
-/* io[0] = class c (1..SPARE_CLASSES), io[1] = how many (1..IO_BATCH).
+/* io[0] = class c (1..SPARE_CLASSES), io[1] = how many (1..IO_BATCH),
+ * io[2] = the class's block size (a multiple of 16, at most SPARE_MAX_BYTES).
  * Out: io[1] = how many were allocated (>= 1), their offsets in
  * io[IO_BATCH_AT..], each tagged as a spare of class c; or a negative status
  * when not one could be. */
 void spares_refill(Arena* a) {
-  size_t c, n;
-  if (!a->tags || !io_count(a->io[0], SPARE_CLASSES, &c) || !io_count(a->io[1], IO_BATCH, &n)) {
+  size_t c, n, bytes;
+  if (!a->tags || !io_count(a->io[0], SPARE_CLASSES, &c) || !io_count(a->io[1], IO_BATCH, &n) ||
+      !io_count(a->io[2], SPARE_MAX_BYTES, &bytes) || bytes % 16 != 0) {
     a->io[1] = ST_INVALID;
     return;
   }
   size_t k = 0;
   for (; k < n; k++) {
-    void* p = core_malloc(a, c * 16);
+    void* p = core_malloc(a, bytes);
     if (!p) break;
     size_t off = (size_t)((unsigned char*)p - a->base);
     a->tags[off >> a->tag_shift] = (unsigned char)(c | TAG_SPARE | tag_high(a, off));

@@ -137,6 +137,12 @@ static inline size_t words_for(size_t nbits) { return nbits / 64 + (nbits % 64 !
  *    free block) and reads as zeros. Every write the allocator makes into the
  *    region (links) clears the bit of its page first, and memory handed to a
  *    user clears its bits. Bits of cached blocks are clear: they were live.
+ *    zero_known is the number of set bits (every set and clear goes through
+ *    zero_mark / zero_unmark, which count actual transitions only), and
+ *    zero_known_min <= zero_known is the smallest value zero_known has had
+ *    since buddy_init (kept across buddy_reset, like peak_used_bytes). Since
+ *    a known-zero page lies wholly in free-list blocks, zero_known pages <=
+ *    list_bytes, so used bytes <= region - zero_known pages ("committed").
  */
 struct buddy {
   uint64_t magic;        /* BUDDY_MAGIC while the instance lives */
@@ -157,6 +163,8 @@ struct buddy {
   size_t alloc_leaves;   /* alloc bits set (I2) */
   size_t zero_filled_bytes; /* bytes this instance has memset for zeroed requests */
   size_t peak_used_bytes;   /* the largest region - list_bytes - cached_bytes so far */
+  size_t zero_known;        /* I6: set bits of zero_bits */
+  size_t zero_known_min;    /* I6: the smallest zero_known since buddy_init */
 
   uint64_t* split_bits;  /* I1; node (k, a) is bit split_index(k, a), see there */
   size_t split_nbits;    /* 64 per word of split_bits */
@@ -278,6 +286,25 @@ static inline int page_inside(const buddy_t* b, uintptr_t page_start) {
 /* log2 of the zero-tracking page for minimum blocks of 2^min_shift bytes. */
 static inline unsigned zero_shift_for(unsigned min_shift) { return min_shift > 12 ? min_shift : 12; }
 
+/* The only writers of zero_bits after init: they keep zero_known equal to
+ * the number of set bits, and zero_known_min at its low-water mark (I6). */
+static inline void zero_mark(buddy_t* b, size_t i) {
+  uint64_t m = (uint64_t)1 << (i & 63);
+  uint64_t* w = &b->zero_bits[i >> 6];
+  if (!(*w & m)) {
+    *w |= m;
+    b->zero_known++;
+  }
+}
+static inline void zero_unmark(buddy_t* b, size_t i) {
+  uint64_t m = (uint64_t)1 << (i & 63);
+  uint64_t* w = &b->zero_bits[i >> 6];
+  if (*w & m) {
+    *w &= ~m;
+    if (--b->zero_known < b->zero_known_min) b->zero_known_min = b->zero_known;
+  }
+}
+
 /* ---- tree geometry --------------------------------------------------------------- */
 
 /* The parent of node (k, a) lies wholly inside the region, i.e. (k, a) is not
@@ -386,7 +413,7 @@ static inline uintptr_t link_prev(uintptr_t a) {
 /* Every write into the region goes through here, so the page it dirties is
  * never believed zero (I6). */
 static inline void dirty_page(buddy_t* b, uintptr_t a) {
-  if (tracking_zero(b)) bit_clear(b->zero_bits, zero_index(b, a));
+  if (tracking_zero(b)) zero_unmark(b, zero_index(b, a));
 }
 static inline void set_next(buddy_t* b, uintptr_t a, uintptr_t v) {
   dirty_page(b, a);
@@ -593,7 +620,7 @@ RARE void claim_memory(buddy_t* b, uintptr_t a, size_t len, size_t zero_len) {
   size_t first = zero_index(b, a), last = zero_index(b, a + len - 1);
   for (size_t i = first; i <= last; i++) {
     if (bit_get(b->zero_bits, i)) {
-      bit_clear(b->zero_bits, i);
+      zero_unmark(b, i);
       continue;
     }
     uintptr_t ps = zero_page_start(b, i);
@@ -617,7 +644,7 @@ static void mark_zero_range(buddy_t* b, uintptr_t lo, uintptr_t hi) {
   size_t ps = zero_page_size(b);
   uintptr_t p = (lo + ps - 1) & ~(uintptr_t)(ps - 1);
   for (; p < hi && hi - p >= ps; p += ps)
-    if (page_inside(b, p)) bit_set(b->zero_bits, zero_index(b, p));
+    if (page_inside(b, p)) zero_mark(b, zero_index(b, p));
 }
 
 /* ---- pointer classification ------------------------------------------------------ */
@@ -808,6 +835,7 @@ int buddy_init(buddy_t** out, void* meta, size_t meta_size, void* base, size_t r
   if (c.flags & BUDDY_REGION_ZEROED) mark_zero_range(b, lo, hi);
   b->edge_nodes = mark_edge_nodes(b);
   if (push_roots(b) != BUDDY_OK) return BUDDY_E_BAD_META; /* cannot happen on fresh state */
+  b->zero_known_min = b->zero_known; /* the links just pushed may have lowered it */
   if (c.flags & BUDDY_LOCKED) init_lock(&b->lock);
   b->magic = BUDDY_MAGIC;
   *out = b;
@@ -1124,7 +1152,7 @@ int buddy_trim(buddy_t* b, int (*release)(void* ptr, size_t length, void* arg), 
         if (release((void*)p, len, arg) == 0) {
           total += len;
           if (tracking_zero(b))
-            for (size_t x = i; x < j; x++) bit_set(b->zero_bits, x);
+            for (size_t x = i; x < j; x++) zero_mark(b, x);
         }
         i = j;
       }
@@ -1205,8 +1233,10 @@ int buddy_stats(buddy_t* b, buddy_stats_t* out) {
   out->used_bytes = out->region_bytes - out->free_bytes;
   out->zero_filled_bytes = b->zero_filled_bytes;
   out->peak_used_bytes = b->peak_used_bytes;
-  if (tracking_zero(b))
-    out->zero_known_bytes = popcount_bits(b->zero_bits, b->zero_pages) * zero_page_size(b);
+  /* zero_known is 0 without BUDDY_TRACK_ZERO: committed is then the region. */
+  out->zero_known_bytes = b->zero_known * zero_page_size(b);
+  out->committed_bytes = out->region_bytes - out->zero_known_bytes;
+  out->peak_committed_bytes = out->region_bytes - b->zero_known_min * zero_page_size(b);
   size_t cached_blocks = 0;
   double sum_sq = 0.0;
   for (unsigned k = 0; k <= b->top_order; k++) {
@@ -1362,6 +1392,10 @@ static const char* check_all(buddy_t* b) {
   size_t zw = words_for(b->zero_pages);
   if (b->zero_pages % 64 && (b->zero_bits[zw - 1] >> (b->zero_pages % 64)) != 0)
     return "I6: a padding bit of the zero bitmap is set";
+  if (popcount_bits(b->zero_bits, b->zero_pages) != b->zero_known)
+    return "I6: zero_known disagrees with the zero bitmap";
+  if (b->zero_known_min > b->zero_known)
+    return "I6: zero_known_min is above zero_known";
   return NULL;
 }
 

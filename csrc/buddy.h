@@ -142,7 +142,8 @@ int buddy_init(buddy_t** out, void* meta, size_t meta_size, void* base, size_t r
 void buddy_destroy(buddy_t* b);
 
 /* Frees everything at once: the instance is as after buddy_init (known-zero
- * pages stay known). BUDDY_OK or BUDDY_E_INVALID. */
+ * pages stay known; peak_used_bytes and peak_committed_bytes are kept).
+ * BUDDY_OK or BUDDY_E_INVALID. */
 int buddy_reset(buddy_t* b);
 
 /* ---- allocation ---------------------------------------------------------- */
@@ -249,6 +250,20 @@ typedef struct buddy_stats {
   size_t largest_free;   /* the largest free (or cached) block */
   size_t live_blocks;    /* allocated blocks (cached ones excluded) */
   size_t zero_known_bytes;        /* free pages known to read as zeros */
+  /* Bytes that may be backed by memory: region_bytes - zero_known_bytes, i.e.
+   * everything except the pages known to read as zeros (never touched since
+   * the region was fresh, or cleaned through buddy_trim or
+   * BUDDY_PAGES_CLEAN). Known-zero pages lie wholly inside free blocks, so
+   * used_bytes <= committed_bytes. Kept as a running count (buddy_check
+   * verifies it), so reading it costs nothing. Without BUDDY_TRACK_ZERO no
+   * page is known zero and committed_bytes == region_bytes. */
+  size_t committed_bytes;
+  /* The largest committed_bytes so far: exact (every change of the count is
+   * seen, not sampled at buddy_stats calls) and, like peak_used_bytes, kept
+   * across buddy_reset (a reset leaves the zero pages as they are; only
+   * buddy_init starts it afresh). Always >= committed_bytes; region_bytes
+   * without BUDDY_TRACK_ZERO. */
+  size_t peak_committed_bytes;
   size_t zero_filled_bytes;       /* bytes cleared for zeroed requests so far */
   size_t free_blocks[BUDDY_MAX_ORDERS];   /* free-list blocks per order */
   size_t cached_blocks[BUDDY_MAX_ORDERS]; /* cached blocks per order */

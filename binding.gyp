@@ -12,8 +12,10 @@
         "csrc/addon/addon.cc",
         "csrc/addon/arena.cc",
         "csrc/addon/errors.cc",
+        "csrc/addon/lock.cc",
         "csrc/addon/port.cc",
         "csrc/addon/region.cc",
+        "csrc/addon/shared.cc",
         "csrc/addon/spares.cc",
         "csrc/addon/views.cc"
       ],

@@ -56,6 +56,35 @@ export interface ArenaOptions {
   mmapThreshold?: number;
   /** buddy: the smallest block (power of two, >= 16). Default 16. */
   minBlock?: number;
+  /**
+   * `true`: other threads (worker_threads) can attach to this arena (`share()`,
+   * `Arena.attach(handle)`) and allocate, read, write and free in it. Shared arenas
+   * use fast views (the default for them; `views: 'safe'` is refused). Default false.
+   */
+  shared?: boolean;
+}
+
+/**
+ * What `arena.share()` returns: plain data (postMessage carries it) that
+ * `Arena.attach(handle)` turns into an `Arena` over the same native arena in
+ * another thread of this process.
+ */
+export interface SharedArenaHandle {
+  readonly type: 'offheap.SharedArena';
+  /** The native arena's serial number in this process. */
+  readonly serial: number;
+  readonly allocator: AllocatorKind;
+  readonly capacity: number;
+}
+
+/**
+ * What `arena.ref(view)` returns: plain data naming one allocation of a shared
+ * arena, which `arena.view(ref)` in any attached thread turns back into a Buffer
+ * over the same memory (no copy).
+ */
+export interface ArenaRef {
+  readonly offset: number;
+  readonly length: number;
 }
 
 /** Statistics of an arena (`arena.stats()`). All sizes in bytes. */
@@ -68,7 +97,8 @@ export interface ArenaStats {
   capacity: number;
   /**
    * Bytes the allocator holds: dlmalloc, its footprint (page runs taken from the
-   * region); buddy, the whole managed region (it serves any of it directly).
+   * region); buddy, the managed region less the free pages known to read as zeros
+   * (never touched, or given back by `trim()`), i.e. what may be backed by memory.
    */
   committed: number;
   /** Bytes in allocated blocks (with the allocator's overhead). `inUse + free === committed`. */
@@ -77,7 +107,7 @@ export interface ArenaStats {
   free: number;
   /** The largest free block (an upper bound on the largest allocation that can succeed). */
   largestFree: number;
-  /** dlmalloc: the largest footprint so far; buddy: the largest `inUse` so far. */
+  /** The largest `committed` so far (exact, not sampled). */
   peakCommitted: number;
   /** Allocations made and not yet freed (or reclaimed after GC). */
   liveAllocations: number;
@@ -135,6 +165,9 @@ const FastBuffer: BufferCtor =
         return Buffer.from(ab, off, n);
       } as unknown as BufferCtor);
 
+/** The native handle `Arena.attach` hands to the constructor (set only during that call). */
+let attaching: NativeArenaHandle | null = null;
+
 const DEFAULT_CAPACITY = 256 * 1024 * 1024;
 const MIN_CAPACITY = 65536;
 const MAX_CAPACITY = 2 ** 47;
@@ -145,6 +178,10 @@ const M_TRIM_THRESHOLD = -1;
 const M_GRANULARITY = -2;
 const M_MMAP_THRESHOLD = -3;
 const INT_MAX = 2 ** 31 - 1;
+
+function typeTypeRef(ref: unknown): TypeError {
+  return typeError('view', 'ref', 'an object { offset, length } from arena.ref()', ref);
+}
 
 function isPow2(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 1 && 2 ** Math.round(Math.log2(n)) === n;
@@ -187,6 +224,10 @@ export class Arena {
   readonly allocator: AllocatorKind;
   /** View mode of this arena. */
   readonly views: ViewMode;
+  /** True for an arena other threads can attach to (`options.shared`). */
+  readonly shared: boolean;
+  /** The native arena's serial number in this process (the same in every attached thread). */
+  readonly #serial: number;
 
   /**
    * Creates an arena. Throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for options of the
@@ -199,8 +240,13 @@ export class Arena {
     if (allocator !== 'dlmalloc' && allocator !== 'buddy') {
       throw typeError(M, 'options.allocator', "'dlmalloc' or 'buddy'", allocator);
     }
-    const views = options.views ?? 'safe';
+    const shared = options.shared ?? false;
+    if (typeof shared !== 'boolean') throw typeError(M, 'options.shared', 'a boolean', shared);
+    const views = options.views ?? (shared ? 'fast' : 'safe');
     if (views !== 'safe' && views !== 'fast') throw typeError(M, 'options.views', "'safe' or 'fast'", views);
+    if (shared && views !== 'fast') {
+      throw rangeError(M, 'options.views', "'fast' in a shared arena (an ArrayBuffer cannot be detached from another thread)", views);
+    }
     let capacity = checkInt(M, 'options.capacity', options.capacity ?? DEFAULT_CAPACITY, MIN_CAPACITY, MAX_CAPACITY);
     capacity = Math.ceil(capacity / 4096) * 4096;
     if (views === 'fast' && capacity > MAX_FAST_CAPACITY) {
@@ -223,13 +269,17 @@ export class Arena {
     if (options.mmapThreshold !== undefined) {
       tuning.push([M_MMAP_THRESHOLD, checkInt(M, 'options.mmapThreshold', options.mmapThreshold, 0, INT_MAX)]);
     }
-    const h = binding.create(
-      allocator === 'dlmalloc' ? 0 : 1,
-      capacity,
-      views === 'safe',
-      minBlock,
-      allocator === 'dlmalloc' ? tuning.flat() : [],
-    );
+    const h =
+      attaching ??
+      binding.create(
+        allocator === 'dlmalloc' ? 0 : 1,
+        capacity,
+        views === 'safe',
+        minBlock,
+        allocator === 'dlmalloc' ? tuning.flat() : [],
+        shared,
+      );
+    attaching = null;
     if (typeof h === 'number') {
       if (h === ST_OOM) {
         throw new ArenaError('ERR_ARENA_OOM', `${M}: could not reserve ${capacity} bytes of address space`, {
@@ -252,6 +302,78 @@ export class Arena {
     this.capacity = capacity;
     this.allocator = allocator;
     this.views = views;
+    this.shared = shared;
+    this.#serial = h.serial;
+  }
+
+  /**
+   * The plain-data handle of a shared arena, for `Arena.attach` in another thread
+   * (send it with `postMessage`). Throws `ERR_INVALID_ARG_VALUE` unless the arena
+   * was made with `shared: true`.
+   */
+  share(): SharedArenaHandle {
+    this.#alive('share');
+    if (!this.shared) {
+      throw rangeError('share', 'this arena', 'an arena made with { shared: true }', 'an unshared arena');
+    }
+    return { type: 'offheap.SharedArena', serial: this.#serial, allocator: this.allocator, capacity: this.capacity };
+  }
+
+  /**
+   * An `Arena` over the shared arena `handle` names (from `share()` in any thread
+   * of this process): the same memory and allocator state. Throws
+   * `ERR_ARENA_DESTROYED` when that arena was destroyed or is gone.
+   */
+  static attach(handle: SharedArenaHandle): Arena {
+    const M = 'Arena.attach';
+    if (handle === null || typeof handle !== 'object' || handle.type !== 'offheap.SharedArena') {
+      throw typeError(M, 'handle', 'the result of arena.share()', handle);
+    }
+    const serial = checkInt(M, 'handle.serial', handle.serial, 1, Number.MAX_SAFE_INTEGER);
+    if (handle.allocator !== 'dlmalloc' && handle.allocator !== 'buddy') {
+      throw typeError(M, 'handle.allocator', "'dlmalloc' or 'buddy'", handle.allocator);
+    }
+    checkInt(M, 'handle.capacity', handle.capacity, MIN_CAPACITY, MAX_FAST_CAPACITY);
+    const h = binding.attach(serial);
+    if (typeof h === 'number') throw statusError(M, h, handle, () => 0);
+    attaching = h;
+    try {
+      return new Arena({ allocator: handle.allocator, capacity: handle.capacity, views: 'fast', shared: true });
+    } finally {
+      attaching = null;
+    }
+  }
+
+  /**
+   * A plain-data reference `{ offset, length }` to the allocation `view`, which
+   * `view(ref)` turns back into a Buffer over the same memory, in this thread or
+   * another one attached to the same shared arena (fast views only).
+   */
+  ref(view: ArenaView): ArenaRef {
+    this.#alive('ref');
+    const v = this.#view('ref', view);
+    if (this.#safe) throw rangeError('ref', 'this arena', "an arena with views: 'fast'", 'a safe-view arena');
+    if (v.buffer !== this.#region) this.#fail('ref', ST_FOREIGN, view);
+    const st = this.#h.validate(v.byteOffset);
+    if (st !== 0) this.#fail('ref', st, view);
+    return { offset: v.byteOffset, length: v.byteLength };
+  }
+
+  /**
+   * The Buffer over the allocation `ref` names (see `ref`). Throws
+   * `ERR_ARENA_NOT_ALLOCATED` when it is not a live allocation of this arena and
+   * `ERR_OUT_OF_RANGE` when `ref.length` exceeds the block.
+   */
+  view(ref: ArenaRef): Buffer {
+    this.#alive('view');
+    if (this.#safe) throw rangeError('view', 'this arena', "an arena with views: 'fast'", 'a safe-view arena');
+    if (ref === null || typeof ref !== 'object') throw typeTypeRef(ref);
+    const off = checkInt('view', 'ref.offset', ref.offset, 0, this.capacity);
+    const len = checkInt('view', 'ref.length', ref.length, 0, this.#limit);
+    const usable = off < this.capacity ? this.#h.usable(off) : ST_NOT_ALLOCATED;
+    if (usable < 0) this.#fail('view', usable, ref);
+    if (len > usable) throw rangeError('view', 'ref.length', `at most ${usable} (the block's usable size)`, len);
+    return this.#fastView(off, len);
   }
 
   /** True after `destroy()`. */
@@ -312,7 +434,8 @@ export class Arena {
       const off = sp.take(spareClass(size));
       if (off >= 0) return off;
     }
-    const io = this.#io as Float64Array;
+    const io = this.#io;
+    if (io === null) return this.#h.alloc(size) as number; // shared: a locked call with arguments
     io[0] = size;
     (this.#h.allocIO as () => void)();
     let off = io[1] as number;
@@ -455,10 +578,14 @@ export class Arena {
         if (st === 1) return;
         if (st < 0) this.#fail('free', st, view);
       }
-      const io = this.#io as Float64Array;
-      io[0] = off;
-      (this.#h.freeIO as () => void)();
-      st = io[1] as number;
+      const io = this.#io;
+      if (io === null) {
+        st = this.#h.free(off); // shared: a locked call with arguments
+      } else {
+        io[0] = off;
+        (this.#h.freeIO as () => void)();
+        st = io[1] as number;
+      }
     }
     if (st !== 0) this.#fail('free', st, view);
   }

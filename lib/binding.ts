@@ -40,6 +40,8 @@ export interface NativeArenaHandle {
   tags: ArrayBuffer | null;
   /** log2 of the bytes of region one tag byte covers (fast mode) */
   tagShift: number;
+  /** the native arena's serial number in this process */
+  serial: number;
   /** fast mode: the region-wide ArrayBuffer; safe mode: null */
   region: ArrayBuffer | null;
 }
@@ -66,7 +68,10 @@ export interface NativeBinding {
     safe: boolean,
     minBlock: number,
     tuning: number[],
+    shared: boolean,
   ): NativeArenaHandle | number;
+  /** A handle over the shared arena with this serial, in this thread; or a negative status. */
+  attach(serial: number): NativeArenaHandle | number;
   liveArenas(): number;
   napiVersion: number;
 }

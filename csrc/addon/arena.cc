@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "arena.h"
+#include "lock.h"
 
 namespace offheap {
 
@@ -365,6 +366,20 @@ static napi_value safe_validate(napi_env env, napi_callback_info info) {
 
 static Arena* arena_of(const Napi::CallbackInfo& info) { return static_cast<Arena*>(info.Data()); }
 
+/* Shared arenas (shared.cc): the same entry points, each under the arena's glue lock. */
+template <napi_callback F>
+static napi_value locked(napi_env env, napi_callback_info info) {
+  Arena* a = io_arena(env, info);
+  WordLock l(&a->glue_lock);
+  return F(env, info);
+}
+
+template <Napi::Value (*F)(const Napi::CallbackInfo&)>
+static Napi::Value lockedN(const Napi::CallbackInfo& info) {
+  WordLock l(&arena_of(info)->glue_lock);
+  return F(info);
+}
+
 static Napi::Value Stats(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   Arena* a = arena_of(info);
@@ -417,15 +432,24 @@ static Napi::Value Stats(const Napi::CallbackInfo& info) {
      * them merged flushes it, so report the merged picture. */
     if (!a->corrupted) buddy_flush(a->buddy);
     buddy_stats(a->buddy, &bs);
-    /* A buddy arena serves the whole region directly: committed is the
-     * managed region (constant), so peakCommitted is that too; the peak of
-     * inUse is in detail.peakInUse. */
-    o.Set("committed", (double)bs.region_bytes);
+    /* committed: the region less the pages known to read as zeros (never
+     * touched since the region was fresh, or given back by trim), i.e. what
+     * may be backed by memory; peakCommitted its exact high-water mark since
+     * the arena was created or reset (reset re-creates the instance). Known-
+     * zero pages lie wholly in free blocks (I6 in buddy.c), so inUse <=
+     * committed and free = committed - inUse keeps inUse + free ===
+     * committed; the max() only guards a corrupted instance, whose figures
+     * are not trusted anyway. free then counts the free-block bytes that are
+     * committed; all free-block bytes are detail.freeBlockBytes. */
+    size_t committed = bs.committed_bytes > bs.used_bytes ? bs.committed_bytes : bs.used_bytes;
+    size_t peak = bs.peak_committed_bytes > committed ? bs.peak_committed_bytes : committed;
+    o.Set("committed", (double)committed);
     o.Set("inUse", (double)bs.used_bytes);
-    o.Set("free", (double)bs.free_bytes);
+    o.Set("free", (double)(committed - bs.used_bytes));
     o.Set("largestFree", (double)bs.largest_free);
-    o.Set("peakCommitted", (double)bs.region_bytes);
+    o.Set("peakCommitted", (double)peak);
     detail.Set("peakInUse", (double)bs.peak_used_bytes);
+    detail.Set("freeBlockBytes", (double)bs.free_bytes);
     detail.Set("allocator", "buddy");
     detail.Set("minBlock", (double)bs.min_block);
     detail.Set("orders", (double)bs.orders);
@@ -503,7 +527,91 @@ static void set_fn(Napi::Env env, Napi::Object o, const char* name, napi_callbac
   o.Set(name, Napi::Value(env, fn));
 }
 
-/* create(kind, capacity, safe, minBlock, tuning) -> handle | negative status;
+/* The JS handle of a native arena: its entry points as functions whose data
+ * is the arena, and (fast mode) the region-wide ArrayBuffer. Holds one
+ * reference (the caller's), dropped when the handle is collected. A negative
+ * status instead when the region-wide ArrayBuffer could not be made. */
+static napi_value make_handle(napi_env env, Arena* a) {
+  Napi::Env e(env);
+  Napi::Object h = Napi::Object::New(env);
+  bool safe = a->safe;
+  if (safe) {
+    set_fn(env, h, "alloc", safe_alloc, a);
+    set_fn(env, h, "calloc", safe_calloc, a);
+    set_fn(env, h, "memalign", safe_memalign, a);
+    set_fn(env, h, "free", safe_free, a);
+    set_fn(env, h, "realloc", safe_realloc, a);
+    set_fn(env, h, "usable", safe_usable, a);
+    set_fn(env, h, "validate", safe_validate, a);
+    h.Set("region", e.Null());
+    h.Set("io", e.Null());
+    h.Set("tags", e.Null());
+    h.Set("tagShift", 0.0);
+  } else if (a->shared) {
+    /* No mailbox (it would be shared by threads) and no spares: every call
+     * is a locked native call with its arguments. */
+    set_fn(env, h, "alloc", locked<fast_alloc>, a);
+    set_fn(env, h, "calloc", locked<fast_calloc>, a);
+    set_fn(env, h, "memalign", locked<fast_memalign>, a);
+    set_fn(env, h, "free", locked<fast_free>, a);
+    set_fn(env, h, "realloc", locked<fast_realloc>, a);
+    set_fn(env, h, "usable", locked<fast_usable>, a);
+    set_fn(env, h, "validate", locked<fast_validate>, a);
+    h.Set("io", e.Null());
+    h.Set("tags", e.Null());
+    h.Set("tagShift", 0.0);
+  } else {
+    set_fn(env, h, "alloc", fast_alloc, a);
+    set_fn(env, h, "calloc", fast_calloc, a);
+    set_fn(env, h, "memalign", fast_memalign, a);
+    set_fn(env, h, "free", fast_free, a);
+    set_fn(env, h, "realloc", fast_realloc, a);
+    set_fn(env, h, "usable", fast_usable, a);
+    set_fn(env, h, "validate", fast_validate, a);
+    set_fn(env, h, "allocIO", fast_alloc_io, a);
+    set_fn(env, h, "freeIO", fast_free_io, a);
+    set_fn(env, h, "refillIO", fast_refill_io, a);
+    set_fn(env, h, "flushIO", fast_flush_io, a);
+    napi_value io = io_view_create(env, a);
+    h.Set("io", io ? Napi::Value(env, io) : e.Null());
+    /* Without the tag map (or the mailbox) lib/ simply keeps no spares. */
+    napi_value tags = spares_create(a) == ST_OK ? tags_view_create(env, a) : nullptr;
+    h.Set("tags", tags ? Napi::Value(env, tags) : e.Null());
+    h.Set("tagShift", (double)a->tag_shift);
+  }
+  if (!safe) {
+    napi_value ab = region_view_create(env, a);
+    if (!ab) {
+      if (!a->shared) {
+        a->destroyed = true;
+        core_release(a);
+      }
+      napi_wrap(env, h, a, handle_finalize, nullptr, nullptr);
+      return Napi::Number::New(env, ST_VIEW_FAILED);
+    }
+    h.Set("region", Napi::Value(env, ab));
+  }
+  if (a->shared) {
+    h.Set("stats", Napi::Function::New(env, lockedN<Stats>, "stats", a));
+    h.Set("trim", Napi::Function::New(env, lockedN<Trim>, "trim", a));
+    h.Set("check", Napi::Function::New(env, lockedN<Check>, "check", a));
+    h.Set("reset", Napi::Function::New(env, lockedN<Reset>, "reset", a));
+    h.Set("destroy", Napi::Function::New(env, lockedN<Destroy>, "destroy", a));
+    h.Set("largestFree", Napi::Function::New(env, lockedN<LargestFree>, "largestFree", a));
+  } else {
+    h.Set("stats", Napi::Function::New(env, Stats, "stats", a));
+    h.Set("trim", Napi::Function::New(env, Trim, "trim", a));
+    h.Set("check", Napi::Function::New(env, Check, "check", a));
+    h.Set("reset", Napi::Function::New(env, Reset, "reset", a));
+    h.Set("destroy", Napi::Function::New(env, Destroy, "destroy", a));
+    h.Set("largestFree", Napi::Function::New(env, LargestFree, "largestFree", a));
+  }
+  h.Set("serial", (double)a->serial);
+  napi_wrap(env, h, a, handle_finalize, nullptr, nullptr);
+  return h;
+}
+
+/* create(kind, capacity, safe, minBlock, tuning, shared) -> handle | negative status;
  * tuning: a flat array of {param, value} pairs for the dlmalloc heap */
 static Napi::Value Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -533,7 +641,11 @@ static Napi::Value Create(const Napi::CallbackInfo& info) {
     }
   }
 
+  bool shared = info.Length() >= 6 && info[5].IsBoolean() && info[5].As<Napi::Boolean>().Value();
+  if (shared && safe) return Napi::Number::New(env, ST_INVALID);
+
   Arena* a = new Arena();
+  a->shared = shared;
   for (int i = 0; i < n_tuning; i++) {
     a->tuning[i][0] = tuning[i][0];
     a->tuning[i][1] = tuning[i][1];
@@ -550,57 +662,35 @@ static Napi::Value Create(const Napi::CallbackInfo& info) {
     arena_unref(a); /* refs was 1 */
     return Napi::Number::New(env, s);
   }
-  EnvData* ed = env.GetInstanceData<EnvData>();
-  if (ed) env_link(ed, a);
-
-  Napi::Object h = Napi::Object::New(env);
-  if (safe) {
-    set_fn(env, h, "alloc", safe_alloc, a);
-    set_fn(env, h, "calloc", safe_calloc, a);
-    set_fn(env, h, "memalign", safe_memalign, a);
-    set_fn(env, h, "free", safe_free, a);
-    set_fn(env, h, "realloc", safe_realloc, a);
-    set_fn(env, h, "usable", safe_usable, a);
-    set_fn(env, h, "validate", safe_validate, a);
-    h.Set("region", env.Null());
-    h.Set("io", env.Null());
-    h.Set("tags", env.Null());
-    h.Set("tagShift", 0.0);
+  if (shared) {
+    shared_register(a); /* owned by no environment (shared.cc) */
   } else {
-    set_fn(env, h, "alloc", fast_alloc, a);
-    set_fn(env, h, "calloc", fast_calloc, a);
-    set_fn(env, h, "memalign", fast_memalign, a);
-    set_fn(env, h, "free", fast_free, a);
-    set_fn(env, h, "realloc", fast_realloc, a);
-    set_fn(env, h, "usable", fast_usable, a);
-    set_fn(env, h, "validate", fast_validate, a);
-    set_fn(env, h, "allocIO", fast_alloc_io, a);
-    set_fn(env, h, "freeIO", fast_free_io, a);
-    set_fn(env, h, "refillIO", fast_refill_io, a);
-    set_fn(env, h, "flushIO", fast_flush_io, a);
-    napi_value io = io_view_create(env, a);
-    h.Set("io", io ? Napi::Value(env, io) : env.Null());
-    /* Without the tag map (or the mailbox) lib/ simply keeps no spares. */
-    napi_value tags = spares_create(a) == ST_OK ? tags_view_create(env, a) : nullptr;
-    h.Set("tags", tags ? Napi::Value(env, tags) : env.Null());
-    h.Set("tagShift", (double)a->tag_shift);
-    napi_value ab = region_view_create(env, a);
-    if (!ab) {
-      a->destroyed = true;
-      core_release(a);
-      napi_wrap(env, h, a, handle_finalize, nullptr, nullptr);
-      return Napi::Number::New(env, ST_VIEW_FAILED);
-    }
-    h.Set("region", Napi::Value(env, ab));
+    EnvData* ed = env.GetInstanceData<EnvData>();
+    if (ed) env_link(ed, a);
   }
-  h.Set("stats", Napi::Function::New(env, Stats, "stats", a));
-  h.Set("trim", Napi::Function::New(env, Trim, "trim", a));
-  h.Set("check", Napi::Function::New(env, Check, "check", a));
-  h.Set("reset", Napi::Function::New(env, Reset, "reset", a));
-  h.Set("destroy", Napi::Function::New(env, Destroy, "destroy", a));
-  h.Set("largestFree", Napi::Function::New(env, LargestFree, "largestFree", a));
-  napi_wrap(env, h, a, handle_finalize, nullptr, nullptr);
-  return h;
+
+  return Napi::Value(env, make_handle(env, a));
+}
+
+/* attach(serial) -> a handle over the shared arena with that serial, in this
+ * thread; ST_DESTROYED when it was destroyed or no longer exists. */
+static Napi::Value Attach(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) return Napi::Number::New(env, ST_INVALID);
+  double d = info[0].As<Napi::Number>().DoubleValue();
+  if (!(d >= 1) || d > 9007199254740991.0 || d != std::floor(d)) return Napi::Number::New(env, ST_INVALID);
+  Arena* a = shared_attach((uint64_t)d);
+  if (!a) return Napi::Number::New(env, ST_DESTROYED);
+  bool destroyed;
+  {
+    WordLock l(&a->glue_lock);
+    destroyed = a->destroyed;
+  }
+  if (destroyed) {
+    arena_unref(a);
+    return Napi::Number::New(env, ST_DESTROYED);
+  }
+  return Napi::Value(env, make_handle(env, a));
 }
 
 /* Diagnostics for tests: arenas of this environment still holding native memory. */
@@ -616,6 +706,7 @@ napi_value arena_exports(napi_env env, napi_value exports) {
   Napi::Object o(env, exports);
   o.Set("create", Napi::Function::New(e, Create, "create"));
   o.Set("liveArenas", Napi::Function::New(e, LiveArenas, "liveArenas"));
+  o.Set("attach", Napi::Function::New(e, Attach, "attach"));
   o.Set("napiVersion", Napi::Number::New(e, NAPI_VERSION));
   return exports;
 }

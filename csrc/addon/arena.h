@@ -10,6 +10,8 @@
  *   arena.cc   the entry points exposed to lib/binding.ts, argument plumbing
  *   views.cc   safe views: external ArrayBuffers, type tags, finalizers
  *   spares.cc  fast views: the tag map and batches of spare small blocks
+ *   shared.cc  shared arenas: the registry that attach() searches
+ *   lock.cc    the lock of the port hooks and of shared arenas
  *   errors.cc  core statuses -> the glue's status numbers
  *   addon.cc   module init, per-environment instance data, cleanup hook
  */
@@ -84,6 +86,9 @@ struct Arena {
   EnvData* envdata = nullptr;
   int kind = KIND_DLMALLOC;
   bool safe = true;
+  /* shared arenas (shared.cc): every entry point holds glue_lock */
+  bool shared = false;
+  void* glue_lock = nullptr;
 
   /* the region: `map` is the whole reservation, `base` the aligned start */
   void* map = nullptr;
@@ -169,6 +174,11 @@ int spare_check(Arena* a, size_t off);     /* ST_NOT_ALLOCATED for a spare, else
 void spare_forget(Arena* a, size_t off);   /* the block at off left the core (freed, moved) */
 void spares_refill(Arena* a);              /* mailbox call, see spares.cc */
 void spares_flush(Arena* a);               /* mailbox call, see spares.cc */
+
+/* shared.cc */
+void shared_register(Arena* a);
+Arena* shared_attach(uint64_t serial); /* a new reference, or null */
+bool shared_unref(Arena* a);           /* true when that was the last reference */
 
 /* port.cc: the arena the hooks act on, for the duration of one entry. */
 struct CurrentArena {

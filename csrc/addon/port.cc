@@ -4,8 +4,8 @@
  * of the glue names its arena in a thread-local (CurrentArena) before calling
  * into the core; the mapping hooks serve that arena's region.
  *
- * Locks: a word is 0 when free and 1 when held; acquire spins briefly, then
- * yields the CPU. A zero-filled word is an unlocked lock, as the contract asks.
+ * Locks: lock.h (spin briefly, then sleep in the kernel). A zero-filled word
+ * is an unlocked lock, as the contract asks.
  *
  * custom_abort never ends the process: it marks the current arena corrupted
  * and returns. The core then marks its heap corrupted and leaves the
@@ -19,6 +19,7 @@
 #include <cstdarg>
 
 #include "arena.h"
+#include "lock.h"
 
 extern "C" {
 #include "../portable.h"
@@ -70,25 +71,8 @@ int custom_munmap(void* ptr, size_t length) {
 
 void init_lock(void** lock) { __atomic_store_n(lock, (void*)0, __ATOMIC_RELEASE); }
 void final_lock(void** lock) { __atomic_store_n(lock, (void*)0, __ATOMIC_RELEASE); }
-
-void acquire_lock(void** lock) {
-  for (unsigned spins = 0;; spins++) {
-    void* expected = nullptr;
-    if (__atomic_load_n(lock, __ATOMIC_RELAXED) == nullptr &&
-        __atomic_compare_exchange_n(lock, &expected, (void*)1, false, __ATOMIC_ACQUIRE,
-                                    __ATOMIC_RELAXED))
-      return;
-    if (spins < 100) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-    } else {
-      sched_yield();
-    }
-  }
-}
-
-void release_lock(void** lock) { __atomic_store_n(lock, (void*)0, __ATOMIC_RELEASE); }
+void acquire_lock(void** lock) { offheap::word_lock_acquire(lock); }
+void release_lock(void** lock) { offheap::word_lock_release(lock); }
 
 void custom_abort(const char* message, const char* file, unsigned line) {
   (void)message;

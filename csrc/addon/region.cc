@@ -137,7 +137,11 @@ void core_release(Arena* a) {
 }
 
 void arena_unref(Arena* a) {
-  if (a->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  if (a->shared) {
+    if (!shared_unref(a)) return;
+  } else if (a->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) {
+    return;
+  }
   core_release(a);
   env_unlink(a);
   if (a->map) munmap(a->map, a->map_len);

@@ -2,9 +2,10 @@
  * offheap — native allocator benchmark.
  *
  * Compares, in one process run, offheap's dlmalloc-design core (csrc/dlmalloc.c)
- * without and with its lock hooks against glibc malloc and, when they were
- * found at build time, mimalloc and jemalloc (loaded with dlopen(RTLD_LOCAL)
- * so that their exported malloc/free never replace glibc's in this process).
+ * without and with its lock hooks, and the buddy allocator (csrc/buddy.c),
+ * against glibc malloc and, when they were found at build time, mimalloc and
+ * jemalloc (loaded with dlopen(RTLD_LOCAL) so that their exported malloc/free
+ * never replace glibc's in this process).
  *
  * Built and run by bench/native/run.sh; see bench/native/README.md for what
  * the workloads measure and how to read the output.
@@ -12,8 +13,10 @@
  *   native-bench [--quick | --selftest] [--json PATH] [--samples N] [--seed N]
  *                [--only NAME[,NAME...]] [--cc-version STR] [--cflags STR]
  *
- * The unit everywhere is nanoseconds per malloc+free pair (for the ws64 and
- * churn workloads: per step, which is one malloc and one free).
+ * The unit is nanoseconds per operation: per malloc+free pair (pair, phase),
+ * per step = one free + one malloc (ws64, churn; larson: per step per
+ * thread), per realloc call (realloc). Samples are thread CPU time, except the
+ * threaded larson rows, which are the wall-clock time of the parallel phase.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -25,6 +28,8 @@
 #include <fcntl.h>
 #include <gnu/libc-version.h>
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -129,6 +134,20 @@ static int cmp_double(const void* a, const void* b) {
 /* ========================================================================== */
 
 /*
+ * How the threaded (larson-Nt) rows give heaps to their threads. An unlocked
+ * heap must only ever be used by one thread, so it gets one heap per thread;
+ * a locked heap is the shared-heap configuration; the process allocators
+ * (glibc, mimalloc, jemalloc) are called from every thread and bring their
+ * own per-thread caches/arenas.
+ */
+typedef enum {
+  HEAP_PROCESS = 0, /* malloc/free of the process allocator from every thread */
+  HEAP_PER_THREAD,  /* `setup` once per thread; a thread frees only its own blocks */
+  HEAP_SHARED,      /* `setup` once; all threads use that heap (it takes its lock) */
+} heap_mode;
+static const char* const heap_mode_name[] = {"process", "per-thread", "shared"};
+
+/*
  * One allocator under test. Every operation takes the context `setup` made
  * (NULL when it needs none), so every contestant pays the same call overhead:
  * one indirect call into a thin wrapper that tail-calls the allocator.
@@ -146,6 +165,7 @@ typedef struct contestant {
   int (*check)(void* ctx);            /* full heap invariant check, 0 = OK */
   int (*load)(void);                  /* runtime availability (dlopen); 0 = usable */
   const char* (*version)(void);
+  heap_mode threaded; /* heaps of the threaded rows */
 } contestant;
 
 /* ---- offheap dlmalloc: mspace without locks -------------------------------- */
@@ -280,7 +300,7 @@ static void null_free(void* ctx, void* p) {
   __asm__ __volatile__("" : : "r"(p) : "memory");
 }
 static const contestant null_contestant = {"null", "harness overhead", null_malloc, null_free,
-                                           NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+                                           NULL, NULL, NULL, NULL, NULL, NULL, NULL, HEAP_PROCESS};
 
 /*
  * The table. Column order of the output follows it. glibc must stay in it: it
@@ -291,23 +311,26 @@ static const contestant null_contestant = {"null", "harness overhead", null_mall
  * run.sh, as bench_buddy_entry.c does for csrc/buddy.c.
  */
 static contestant all_contestants[] = {
-    {"dl", "offheap dlmalloc, mspace, no lock (create_mspace(0, 0))", dl_malloc, dl_free,
-     dl_realloc, dl_setup_nolock, dl_teardown, dl_max_footprint, dl_check, NULL, NULL},
-    {"dl+lock", "offheap dlmalloc, locked mspace (create_mspace(0, 1)), CAS spinlock hooks",
+    {"dl", "offheap dlmalloc, mspace, no lock (create_mspace(0, 0)); threaded rows: one per thread",
+     dl_malloc, dl_free, dl_realloc, dl_setup_nolock, dl_teardown, dl_max_footprint, dl_check,
+     NULL, NULL, HEAP_PER_THREAD},
+    {"dl+lock", "offheap dlmalloc, locked mspace (create_mspace(0, 1)), CAS spinlock hooks; "
+     "threaded rows: one shared by all threads",
      dl_malloc, dl_free, dl_realloc, dl_setup_lock, dl_teardown, dl_max_footprint, dl_check,
-     NULL, NULL},
+     NULL, NULL, HEAP_SHARED},
     {"dl-global", "offheap dlmalloc, global heap dlmalloc/dlfree (locked), CAS spinlock hooks",
-     dlg_malloc, dlg_free, dlg_realloc, NULL, NULL, dlg_max_footprint, dlg_check, NULL, NULL},
+     dlg_malloc, dlg_free, dlg_realloc, NULL, NULL, dlg_max_footprint, dlg_check, NULL, NULL,
+     HEAP_SHARED},
     BENCH_BUDDY_CONTESTANTS
     {"glibc", "glibc malloc/free (ptmalloc2 with tcache)", glibc_malloc, glibc_free, glibc_realloc,
-     NULL, NULL, NULL, NULL, NULL, glibc_version},
+     NULL, NULL, NULL, NULL, NULL, glibc_version, HEAP_PROCESS},
 #ifdef HAVE_MIMALLOC
     {"mimalloc", "mimalloc mi_malloc/mi_free (Debian libmimalloc, dlopen'd)", mi_w_malloc, mi_w_free,
-     mi_w_realloc, NULL, NULL, NULL, NULL, mi_load, mi_w_version},
+     mi_w_realloc, NULL, NULL, NULL, NULL, mi_load, mi_w_version, HEAP_PROCESS},
 #endif
 #ifdef HAVE_JEMALLOC
     {"jemalloc", "jemalloc mallocx/dallocx (Debian libjemalloc, dlopen'd)", je_w_malloc, je_w_free,
-     je_w_realloc, NULL, NULL, NULL, NULL, je_load, je_w_version},
+     je_w_realloc, NULL, NULL, NULL, NULL, je_load, je_w_version, HEAP_PROCESS},
 #endif
 };
 #define N_ALL ((int)(sizeof all_contestants / sizeof all_contestants[0]))
@@ -320,13 +343,20 @@ static int glibc_idx = -1;
 /* Workloads                                                                   */
 /* ========================================================================== */
 
-typedef enum { W_PAIR, W_RING, W_CHURN } wkind;
+typedef enum { W_PAIR, W_RING, W_CHURN, W_REALLOC, W_PHASE, W_LARSON } wkind;
+static const char* const wkind_name[] = {"pair", "ws64", "churn", "realloc", "phase", "larson"};
 
 typedef struct workload {
   char name[32];
   wkind kind;
-  size_t size;  /* W_PAIR, W_RING: the request size */
-  size_t iters; /* pairs (W_PAIR), steps (W_RING, W_CHURN) per sample */
+  size_t size;  /* W_PAIR, W_RING, W_PHASE: the request size (W_PHASE: 0 = mixed sizes);
+                   W_REALLOC: the final size */
+  size_t iters; /* operations per sample, the divisor of every per-operation figure:
+                   pairs (W_PAIR, W_PHASE), steps (W_RING, W_CHURN; W_LARSON: steps of
+                   each thread), realloc calls (W_REALLOC) */
+  size_t reps;  /* W_REALLOC: growth sequences per sample; W_PHASE: phases per sample */
+  int variant;  /* W_REALLOC: which growth sequence (grow_seq[]) */
+  int threads;  /* W_LARSON: worker threads */
 } workload;
 
 enum { MODE_TIME = 0, MODE_VERIFY = 1, MODE_FOOTPRINT = 2 };
@@ -335,6 +365,12 @@ enum { MODE_TIME = 0, MODE_VERIFY = 1, MODE_FOOTPRINT = 2 };
 #define RING_PATTERN 4096 /* length of the cyclic victim sequence of W_RING */
 #define CHURN_MIN 16u
 #define CHURN_MAX 65536u
+#define REALLOC_START 16u
+#define PHASE_MIN 16u
+#define PHASE_MAX 4096u
+#define LARSON_MIN 16u
+#define LARSON_MAX 1024u
+#define LARSON_MAX_THREADS 4
 
 typedef struct params {
   const char* mode;
@@ -343,6 +379,12 @@ typedef struct params {
   size_t churn_live, churn_steps;
   size_t fp_steps; /* steps of the churn footprint run */
   uint64_t seed;
+  size_t realloc_max;  /* the growth sequences end at this size */
+  size_t realloc_reps; /* growth sequences per sample */
+  size_t phase_blocks; /* blocks allocated (then all freed) per phase */
+  size_t phase_pairs;  /* about this many malloc+free pairs per sample */
+  size_t larson_live;  /* live blocks per thread */
+  size_t larson_steps; /* steps per thread per sample */
 } params;
 
 /* Pre-generated sequences, identical for every contestant. */
@@ -352,11 +394,32 @@ static uint32_t* churn_sizes;     /* [max(churn_steps, fp_steps)] */
 static uint32_t* churn_victims;   /* [max(churn_steps, fp_steps)] */
 static size_t churn_peak_live;    /* max over time of the sum of live requested bytes */
 
+/* Growth sequences of W_REALLOC: REALLOC_START, then x2 (variant 0) or
+ * x1.25 (variant 1) per step, clamped to realloc_max. */
+#define N_GROW 2
+static const double grow_factor[N_GROW] = {2.0, 1.25};
+static const char* const grow_name[N_GROW] = {"realloc-2x", "realloc-1.25x"};
+static size_t* grow_seq[N_GROW];
+static size_t grow_len[N_GROW]; /* entries; realloc calls per sequence = grow_len - 1 */
+
+static uint32_t* phase_sizes; /* [phase_blocks] log-uniform PHASE_MIN..PHASE_MAX (phase-mix) */
+static uint32_t* phase_order; /* [phase_blocks] a permutation: the free order of phase-mix */
+static void** phase_slots;    /* [phase_blocks] */
+
+/* Per-thread sequences of the larson rows: thread t of every thread count
+ * replays sequence t, so thread 0 does the same work in 1, 2 and 4 threads. */
+static uint32_t* larson_init_sizes[LARSON_MAX_THREADS]; /* [larson_live] */
+static uint32_t* larson_sizes[LARSON_MAX_THREADS];      /* [larson_steps] */
+static uint32_t* larson_victims[LARSON_MAX_THREADS];    /* [larson_steps] */
+
 /* Per-block bookkeeping of the ring workload. */
 static void* slots[RING_BLOCKS];
 static uint8_t slot_tag[RING_BLOCKS];
 
+/* Counted atomically: the threaded rows verify blocks in several threads. */
 static int verify_failures;
+static int count_failure(void) { return __atomic_fetch_add(&verify_failures, 1, __ATOMIC_RELAXED); }
+static int failures_now(void) { return __atomic_load_n(&verify_failures, __ATOMIC_RELAXED); }
 
 static void fail_null(const contestant* c, size_t n) {
   fprintf(stderr, "bench: %s returned NULL for %zu bytes\n", c->name, n);
@@ -370,7 +433,7 @@ static void check_block(const contestant* c, const char* w, const void* p, size_
   const uint8_t* b = (const uint8_t*)p;
   for (size_t i = 0; i < n; i++) {
     if (b[i] != tag) {
-      if (verify_failures++ < 5)
+      if (count_failure() < 5)
         fprintf(stderr, "bench: %s/%s: block %p (%zu B) byte %zu is %u, expected %u\n", c->name, w,
                 p, n, i, b[i], tag);
       return;
@@ -489,9 +552,10 @@ static void churn_state_free(churn_state* st, size_t live) {
   munmap(st->tag, live);
 }
 
-static void churn_fill(const contestant* c, void* ctx, churn_state* st, size_t live, int mode) {
+static void live_fill(const contestant* c, void* ctx, churn_state* st, const uint32_t* init_sizes,
+                      size_t live, int mode) {
   for (size_t k = 0; k < live; k++) {
-    size_t n = churn_init_sizes[k];
+    size_t n = init_sizes[k];
     uint8_t* p = (uint8_t*)c->malloc_fn(ctx, n);
     if (!p) fail_null(c, n);
     st->slots[k] = p;
@@ -503,25 +567,36 @@ static void churn_fill(const contestant* c, void* ctx, churn_state* st, size_t l
   }
 }
 
-static void churn_drain(const contestant* c, void* ctx, churn_state* st, size_t live, int mode) {
+static void churn_fill(const contestant* c, void* ctx, churn_state* st, size_t live, int mode) {
+  live_fill(c, ctx, st, churn_init_sizes, live, mode);
+}
+
+static void live_drain(const contestant* c, void* ctx, churn_state* st, size_t live,
+                       const char* wname, int mode) {
   for (size_t k = 0; k < live; k++) {
-    if (mode == MODE_VERIFY) check_block(c, "churn", st->slots[k], st->size[k], st->tag[k]);
+    if (mode == MODE_VERIFY) check_block(c, wname, st->slots[k], st->size[k], st->tag[k]);
     c->free_fn(ctx, st->slots[k]);
   }
 }
+static void churn_drain(const contestant* c, void* ctx, churn_state* st, size_t live, int mode) {
+  live_drain(c, ctx, st, live, "churn", mode);
+}
 
-static inline __attribute__((always_inline)) uint64_t churn_body(const contestant* c, void* ctx,
-                                                                 churn_state* st, size_t steps,
-                                                                 int mode) {
+/* The Larson-style step loop shared by W_CHURN and W_LARSON: free the victim,
+ * allocate its replacement, write it. Not timed here (the callers time it). */
+static inline __attribute__((always_inline)) void steps_body(const contestant* c, void* ctx,
+                                                             churn_state* st,
+                                                             const uint32_t* victims,
+                                                             const uint32_t* sizes, size_t steps,
+                                                             const char* wname, int mode) {
   void* (*m)(void*, size_t) = c->malloc_fn;
   void (*f)(void*, void*) = c->free_fn;
   void** slots = st->slots;
   uint8_t salt = (uint8_t)(st->pass++ * 29);
-  tstamp t0 = stamp();
   for (size_t i = 0; i < steps; i++) {
-    uint32_t v = churn_victims[i];
-    size_t n = churn_sizes[i];
-    if (mode == MODE_VERIFY) check_block(c, "churn", slots[v], st->size[v], st->tag[v]);
+    uint32_t v = victims[i];
+    size_t n = sizes[i];
+    if (mode == MODE_VERIFY) check_block(c, wname, slots[v], st->size[v], st->tag[v]);
     f(ctx, slots[v]);
     uint8_t* p = (uint8_t*)m(ctx, n);
     if (__builtin_expect(p == NULL, 0)) fail_null(c, n);
@@ -536,6 +611,13 @@ static inline __attribute__((always_inline)) uint64_t churn_body(const contestan
     }
     slots[v] = p;
   }
+}
+
+static inline __attribute__((always_inline)) uint64_t churn_body(const contestant* c, void* ctx,
+                                                                 churn_state* st, size_t steps,
+                                                                 int mode) {
+  tstamp t0 = stamp();
+  steps_body(c, ctx, st, churn_victims, churn_sizes, steps, "churn", mode);
   return elapsed_cpu(t0);
 }
 static __attribute__((noinline)) uint64_t run_churn(const contestant* c, void* ctx,
@@ -549,6 +631,249 @@ static __attribute__((noinline)) uint64_t run_churn_verify(const contestant* c, 
 static __attribute__((noinline)) uint64_t run_churn_footprint(const contestant* c, void* ctx,
                                                               churn_state* st, size_t steps) {
   return churn_body(c, ctx, st, steps, MODE_FOOTPRINT);
+}
+
+/* ---- W_REALLOC: grow one buffer from REALLOC_START to realloc_max by
+ *      realloc, x2 or x1.25 per call, then free it; `reps` times per sample.
+ *      Every call must keep the contents. The timed loop writes the byte at
+ *      the new end and reads back the first byte and the byte written at the
+ *      previous end, so a moving realloc has something to copy and a lost
+ *      copy is counted (cheaply: one compare per call, not a scan). The
+ *      verify mode fills every grown part with its own tag and checks the
+ *      whole old part after every call. ----------------------------------- */
+#define GROW_FIRST 0x5Au /* the first byte of the buffer, timed mode */
+static inline uint8_t grow_tag(size_t k) { return (uint8_t)(k * 37 + 11); }
+
+static inline __attribute__((always_inline)) uint64_t realloc_body(const contestant* c, void* ctx,
+                                                                   int variant, size_t reps,
+                                                                   int mode) {
+  void* (*m)(void*, size_t) = c->malloc_fn;
+  void* (*r)(void*, void*, size_t) = c->realloc_fn;
+  void (*f)(void*, void*) = c->free_fn;
+  const size_t* seq = grow_seq[variant];
+  const size_t len = grow_len[variant];
+  unsigned bad = 0;
+  tstamp t0 = stamp();
+  for (size_t rep = 0; rep < reps; rep++) {
+    uint8_t* p = (uint8_t*)m(ctx, seq[0]);
+    if (__builtin_expect(p == NULL, 0)) fail_null(c, seq[0]);
+    if (mode == MODE_VERIFY) {
+      fill_block(p, seq[0], grow_tag(0));
+    } else {
+      p[0] = GROW_FIRST;
+      p[seq[0] - 1] = grow_tag(0);
+    }
+    for (size_t k = 1; k < len; k++) {
+      size_t old = seq[k - 1], n = seq[k];
+      uint8_t* q = (uint8_t*)r(ctx, p, n);
+      if (__builtin_expect(q == NULL, 0)) fail_null(c, n);
+      if (mode == MODE_VERIFY) {
+        size_t lo = 0;
+        for (size_t j = 0; j < k; j++) {
+          check_block(c, grow_name[variant], q + lo, seq[j] - lo, grow_tag(j));
+          lo = seq[j];
+        }
+        fill_block(q + old, n - old, grow_tag(k));
+      } else {
+        bad |= (unsigned)(q[0] != GROW_FIRST) | (unsigned)(q[old - 1] != grow_tag(k - 1));
+        q[n - 1] = grow_tag(k);
+      }
+      p = q;
+    }
+    f(ctx, p);
+  }
+  uint64_t dt = elapsed_cpu(t0);
+  if (bad && count_failure() < 5)
+    fprintf(stderr, "bench: %s/%s: realloc did not keep the contents\n", c->name, grow_name[variant]);
+  return dt;
+}
+static __attribute__((noinline)) uint64_t run_realloc(const contestant* c, void* ctx, int variant,
+                                                      size_t reps) {
+  return realloc_body(c, ctx, variant, reps, MODE_TIME);
+}
+static __attribute__((noinline)) uint64_t run_realloc_verify(const contestant* c, void* ctx,
+                                                             int variant, size_t reps) {
+  return realloc_body(c, ctx, variant, reps, MODE_VERIFY);
+}
+
+/* ---- W_PHASE: "fill once, free all": allocate `nblocks` blocks (one byte of
+ *      each written), then free them all; `reps` phases per sample. A fixed
+ *      size (phase-64) frees in allocation order; size 0 (phase-mix) takes
+ *      phase_sizes[] and frees in the pre-generated random order
+ *      phase_order[]. This is the pattern of a pool or a per-request arena
+ *      emptied at once, where the heap grows and shrinks as a whole. ------- */
+static inline __attribute__((always_inline)) uint64_t phase_body(const contestant* c, void* ctx,
+                                                                 size_t fixed, size_t nblocks,
+                                                                 size_t reps, const char* wname,
+                                                                 int mode) {
+  void* (*m)(void*, size_t) = c->malloc_fn;
+  void (*f)(void*, void*) = c->free_fn;
+  void** sl = phase_slots;
+  tstamp t0 = stamp();
+  for (size_t rep = 0; rep < reps; rep++) {
+    uint8_t salt = (uint8_t)(rep * 17 + 1);
+    for (size_t i = 0; i < nblocks; i++) {
+      size_t n = fixed ? fixed : phase_sizes[i];
+      uint8_t* p = (uint8_t*)m(ctx, n);
+      if (__builtin_expect(p == NULL, 0)) fail_null(c, n);
+      if (mode == MODE_VERIFY) fill_block(p, n, (uint8_t)(i * 13 + salt));
+      else *(volatile uint8_t*)p = (uint8_t)i;
+      sl[i] = p;
+    }
+    for (size_t j = 0; j < nblocks; j++) {
+      size_t i = fixed ? j : phase_order[j];
+      if (mode == MODE_VERIFY)
+        check_block(c, wname, sl[i], fixed ? fixed : phase_sizes[i], (uint8_t)(i * 13 + salt));
+      f(ctx, sl[i]);
+    }
+  }
+  return elapsed_cpu(t0);
+}
+static __attribute__((noinline)) uint64_t run_phase(const contestant* c, void* ctx, size_t fixed,
+                                                    size_t nblocks, size_t reps,
+                                                    const char* wname) {
+  return phase_body(c, ctx, fixed, nblocks, reps, wname, MODE_TIME);
+}
+static __attribute__((noinline)) uint64_t run_phase_verify(const contestant* c, void* ctx,
+                                                           size_t fixed, size_t nblocks,
+                                                           size_t reps, const char* wname) {
+  return phase_body(c, ctx, fixed, nblocks, reps, wname, MODE_VERIFY);
+}
+
+/* ---- W_LARSON: the churn step loop in 1, 2 or 4 threads at once -----------
+ *
+ * Each worker thread owns a live set of larson_live blocks (log-uniform
+ * LARSON_MIN..LARSON_MAX) and replays its own pre-generated step sequence
+ * (free a random victim, allocate its replacement) on it. Unlike the
+ * original Larson benchmark no block moves between threads: in the
+ * per-thread configuration each thread has an unlocked heap that no other
+ * thread may touch. The workers live for the whole workload, so the live
+ * sets persist across samples (a steady-state heap, as in W_CHURN). The main
+ * thread releases them for one sample through a barrier and times the
+ * parallel phase with the wall clock, from just before the release until the
+ * last worker is done: per-thread CPU time would hide what matters here, the
+ * time threads wait for each other (lock contention, yields) and how much
+ * of the work really runs in parallel. Each worker also measures its own CPU
+ * time; the JSON keeps their sum per step (cpu_median_ns).
+ */
+typedef struct larson_pool larson_pool;
+typedef struct larson_thread {
+  larson_pool* pool;
+  int id;          /* also the index of its sequences */
+  void* ctx;       /* the heap this thread allocates from */
+  churn_state st;  /* its live set */
+  uint64_t cpu_ns; /* its CPU time in the last sample */
+  pthread_t tid;
+} larson_thread;
+
+struct larson_pool {
+  const contestant* c;
+  int threads, mode;
+  size_t live, steps;
+  int quit;               /* set by the main thread before the last barrier */
+  pthread_barrier_t bar;  /* threads + 1: the workers and the main thread */
+  larson_thread th[LARSON_MAX_THREADS];
+};
+
+static __attribute__((noinline)) void larson_steps_time(larson_thread* t) {
+  steps_body(t->pool->c, t->ctx, &t->st, larson_victims[t->id], larson_sizes[t->id],
+             t->pool->steps, "larson", MODE_TIME);
+}
+static __attribute__((noinline)) void larson_steps_verify(larson_thread* t) {
+  steps_body(t->pool->c, t->ctx, &t->st, larson_victims[t->id], larson_sizes[t->id],
+             t->pool->steps, "larson", MODE_VERIFY);
+}
+
+static void* larson_worker(void* arg) {
+  larson_thread* t = (larson_thread*)arg;
+  larson_pool* lp = t->pool;
+  /* The live set is allocated by the thread that will use it, so allocators
+   * with thread caches or per-thread arenas place it where they would. */
+  live_fill(lp->c, t->ctx, &t->st, larson_init_sizes[t->id], lp->live, lp->mode);
+  pthread_barrier_wait(&lp->bar); /* ready: every live set is filled */
+  for (;;) {
+    pthread_barrier_wait(&lp->bar); /* start of a sample, or the end */
+    if (__atomic_load_n(&lp->quit, __ATOMIC_ACQUIRE)) break;
+    uint64_t c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+    if (lp->mode == MODE_VERIFY) larson_steps_verify(t);
+    else larson_steps_time(t);
+    t->cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+    pthread_barrier_wait(&lp->bar); /* end of the sample */
+  }
+  live_drain(lp->c, t->ctx, &t->st, lp->live, "larson", lp->mode);
+  return NULL;
+}
+
+/* Makes the heap(s) and starts the workers; returns once every live set is
+ * filled (nothing of that is timed). */
+static larson_pool* larson_start(const contestant* c, int threads, const params* P, int mode) {
+  larson_pool* lp = (larson_pool*)harness_alloc(sizeof *lp); /* zero-filled */
+  lp->c = c;
+  lp->threads = threads;
+  lp->mode = mode;
+  lp->live = P->larson_live;
+  lp->steps = P->larson_steps;
+  void* shared = NULL;
+  if (c->threaded != HEAP_PER_THREAD && c->setup && c->setup(&shared) != 0)
+    die("%s: setup failed", c->name);
+  if (pthread_barrier_init(&lp->bar, NULL, (unsigned)threads + 1) != 0)
+    die("pthread_barrier_init failed");
+  for (int t = 0; t < threads; t++) {
+    larson_thread* th = &lp->th[t];
+    th->pool = lp;
+    th->id = t;
+    th->ctx = shared;
+    if (c->threaded == HEAP_PER_THREAD && c->setup && c->setup(&th->ctx) != 0)
+      die("%s: setup failed", c->name);
+    th->st = churn_state_new(lp->live);
+  }
+  for (int t = 0; t < threads; t++) {
+    int e = pthread_create(&lp->th[t].tid, NULL, larson_worker, &lp->th[t]);
+    if (e != 0) die("pthread_create failed: %s", strerror(e));
+  }
+  pthread_barrier_wait(&lp->bar); /* ready */
+  return lp;
+}
+
+/* One sample: the wall-clock ns of the parallel phase; *cpu_ns = the
+ * workers' CPU time, summed. */
+static uint64_t larson_sample(larson_pool* lp, uint64_t* cpu_ns) {
+  uint64_t t0 = now_ns();
+  pthread_barrier_wait(&lp->bar); /* start */
+  pthread_barrier_wait(&lp->bar); /* every worker is done */
+  uint64_t dt = now_ns() - t0;
+  uint64_t cpu = 0;
+  for (int t = 0; t < lp->threads; t++) cpu += lp->th[t].cpu_ns;
+  *cpu_ns = cpu;
+  return dt;
+}
+
+/* Checks the heap(s) with the live sets in them (the workers are parked at
+ * the barrier), lets the workers drain their sets and exit, checks again and
+ * tears the heaps down. Returns 1 when every heap check passed. */
+static int larson_stop(larson_pool* lp) {
+  const contestant* c = lp->c;
+  int nheaps = c->threaded == HEAP_PER_THREAD ? lp->threads : 1;
+  int ok = 1;
+  for (int h = 0; h < nheaps; h++)
+    if (c->check && c->check(lp->th[h].ctx) != 0) ok = 0;
+  __atomic_store_n(&lp->quit, 1, __ATOMIC_RELEASE);
+  pthread_barrier_wait(&lp->bar);
+  for (int t = 0; t < lp->threads; t++) pthread_join(lp->th[t].tid, NULL);
+  pthread_barrier_destroy(&lp->bar);
+  for (int h = 0; h < nheaps; h++) {
+    if (c->check && c->check(lp->th[h].ctx) != 0) ok = 0;
+    if (c->teardown) c->teardown(lp->th[h].ctx);
+  }
+  for (int t = 0; t < lp->threads; t++) churn_state_free(&lp->th[t].st, lp->live);
+  munmap(lp, sizeof *lp);
+  return ok;
+}
+
+/* The next size of a growth sequence: x factor, rounded up to 16 bytes. */
+static size_t grow_next(size_t n, double factor) {
+  size_t next = ((size_t)ceil((double)n * factor) + 15) & ~(size_t)15;
+  return next > n ? next : n + 16;
 }
 
 static void generate_sequences(const params* P) {
@@ -582,6 +907,53 @@ static void generate_sequences(const params* P) {
   }
   churn_peak_live = peak;
   munmap(cur, P->churn_live * sizeof(uint32_t));
+
+  /* The sequences below were added after the ones above and are drawn after
+   * them, so a seed still gives the older workloads the same requests. */
+
+  /* Growth sequences (no randomness): REALLOC_START, then x factor per call
+   * rounded up to a multiple of 16 bytes, the last one clamped to
+   * realloc_max: the same steps as the JavaScript benchmark's realloc-grow
+   * (bench/js/workloads.js), so the two can be compared. */
+  for (int v = 0; v < N_GROW; v++) {
+    size_t count = 1;
+    for (size_t n = REALLOC_START; n < P->realloc_max; count++) n = grow_next(n, grow_factor[v]);
+    grow_seq[v] = (size_t*)harness_alloc(count * sizeof(size_t));
+    grow_seq[v][0] = REALLOC_START;
+    for (size_t k = 1; k < count; k++) {
+      size_t n = grow_next(grow_seq[v][k - 1], grow_factor[v]);
+      grow_seq[v][k] = n < P->realloc_max ? n : P->realloc_max;
+    }
+    grow_len[v] = count;
+  }
+
+  /* phase-mix: sizes and a random free order (Fisher-Yates). */
+  phase_sizes = (uint32_t*)harness_alloc(P->phase_blocks * sizeof(uint32_t));
+  phase_order = (uint32_t*)harness_alloc(P->phase_blocks * sizeof(uint32_t));
+  phase_slots = (void**)harness_alloc(P->phase_blocks * sizeof(void*));
+  for (size_t i = 0; i < P->phase_blocks; i++) {
+    phase_sizes[i] = rng_logsize(PHASE_MIN, PHASE_MAX);
+    phase_order[i] = (uint32_t)i;
+  }
+  for (size_t i = P->phase_blocks; i > 1; i--) {
+    uint32_t j = rng_below((uint32_t)i);
+    uint32_t tmp = phase_order[i - 1];
+    phase_order[i - 1] = phase_order[j];
+    phase_order[j] = tmp;
+  }
+
+  /* larson: one live set and one step sequence per thread. */
+  for (int t = 0; t < LARSON_MAX_THREADS; t++) {
+    larson_init_sizes[t] = (uint32_t*)harness_alloc(P->larson_live * sizeof(uint32_t));
+    larson_sizes[t] = (uint32_t*)harness_alloc(P->larson_steps * sizeof(uint32_t));
+    larson_victims[t] = (uint32_t*)harness_alloc(P->larson_steps * sizeof(uint32_t));
+    for (size_t k = 0; k < P->larson_live; k++)
+      larson_init_sizes[t][k] = rng_logsize(LARSON_MIN, LARSON_MAX);
+    for (size_t i = 0; i < P->larson_steps; i++) {
+      larson_victims[t][i] = rng_below((uint32_t)P->larson_live);
+      larson_sizes[t][i] = rng_logsize(LARSON_MIN, LARSON_MAX);
+    }
+  }
 }
 
 /* ========================================================================== */
@@ -655,11 +1027,26 @@ static void json_num(FILE* f, double v) {
 /* ========================================================================== */
 
 typedef struct cell {
-  double* samples;      /* ns per pair, thread CPU time, [samples] */
-  double* wall_samples; /* ns per pair, wall clock, [samples] */
+  double* samples;      /* ns per operation, [samples]: thread CPU time, except
+                           W_LARSON: wall clock of the parallel phase */
+  double* wall_samples; /* ns per operation, wall clock, [samples] */
+  double* cpu_samples;  /* W_LARSON only: the workers' CPU ns per step, [samples] */
   double warmup_ns;
-  double median, min, max, wall_median;
+  double median, min, max, wall_median, cpu_median;
 } cell;
+
+static double median_of(const double* v, int n, double* scratch) {
+  memcpy(scratch, v, (size_t)n * sizeof(double));
+  qsort(scratch, (size_t)n, sizeof(double), cmp_double);
+  return n % 2 ? scratch[n / 2] : 0.5 * (scratch[n / 2 - 1] + scratch[n / 2]);
+}
+
+/* Cell values of any size in a 7-character column. */
+static void print_ns(double ns) {
+  if (ns < 1000) printf("%7.2f", ns);
+  else if (ns < 100000) printf("%7.1f", ns);
+  else printf("%7.0f", ns);
+}
 
 typedef struct footprint {
   int ok;
@@ -743,7 +1130,8 @@ static footprint measure_footprint(contestant* c, const params* P) {
 }
 
 int main(int argc, char** argv) {
-  params P = {"full", 41, 1, 500000, 500000, 4096, 100000, 200000, 0x0ff4ea9ull};
+  params P = {"full", 41, 1, 500000, 500000, 4096, 100000, 200000, 0x0ff4ea9ull,
+              (size_t)16 << 20, 4, 4096, 500000, 4096, 100000};
   const char* json_path = NULL;
   const char* only = NULL;
   const char* cc_version = "";
@@ -756,6 +1144,9 @@ int main(int argc, char** argv) {
       P.samples = 11;
       P.pair_iters = P.ring_iters = 150000;
       P.churn_steps = 30000;
+      P.phase_pairs = 150000;
+      P.realloc_reps = 2;
+      P.larson_steps = 20000;
     } else if (!strcmp(a, "--selftest")) {
       P.mode = "selftest";
       P.samples = 5;
@@ -763,6 +1154,15 @@ int main(int argc, char** argv) {
       P.churn_live = 256;
       P.churn_steps = 3000;
       P.fp_steps = 3000;
+      /* 1 MiB is past both mmap thresholds (glibc's 128 KiB, dlmalloc's
+       * 256 KiB); checking every byte after every call up to 16 MiB would
+       * take seconds. */
+      P.realloc_max = (size_t)1 << 20;
+      P.realloc_reps = 1;
+      P.phase_blocks = 256;
+      P.phase_pairs = 3000;
+      P.larson_live = 128;
+      P.larson_steps = 500;
     } else if (!strcmp(a, "--json") && i + 1 < argc) {
       json_path = argv[++i];
     } else if (!strcmp(a, "--samples") && i + 1 < argc) {
@@ -815,13 +1215,22 @@ int main(int argc, char** argv) {
   /* ---- workloads --------------------------------------------------------------- */
   static const size_t sizes[] = {16, 64, 256, 1024, 4096};
   enum { NSIZES = sizeof sizes / sizeof sizes[0] };
-  workload W[2 * NSIZES + 1];
+  static const size_t big_sizes[] = {65536, 1048576};
+  enum { NBIG = sizeof big_sizes / sizeof big_sizes[0] };
+  static const int larson_threads[] = {1, 2, 4};
+  enum { NLARSON = sizeof larson_threads / sizeof larson_threads[0] };
+  workload W[NSIZES + NBIG + NSIZES + 1 + N_GROW + 2 + NLARSON];
+  memset(W, 0, sizeof W);
   int NW = 0;
-  for (int k = 0; k < NSIZES; k++) {
-    snprintf(W[NW].name, sizeof W[NW].name, "pair-%zu", sizes[k]);
+  for (int k = 0; k < NSIZES + NBIG; k++) {
+    size_t sz = k < NSIZES ? sizes[k] : big_sizes[k - NSIZES];
+    snprintf(W[NW].name, sizeof W[NW].name, "pair-%zu", sz);
     W[NW].kind = W_PAIR;
-    W[NW].size = sizes[k];
-    W[NW].iters = P.pair_iters;
+    W[NW].size = sz;
+    /* Large pairs may cost an mmap + page fault + munmap each (microseconds,
+     * not nanoseconds): fewer of them, proportionally to the size. */
+    size_t it = sz <= 4096 ? P.pair_iters : P.pair_iters / (sz / 1024);
+    W[NW].iters = it < 4 ? 4 : it;
     NW++;
   }
   for (int k = 0; k < NSIZES; k++) {
@@ -837,7 +1246,32 @@ int main(int argc, char** argv) {
   W[NW].iters = P.churn_steps;
   NW++;
 
-  generate_sequences(&P);
+  generate_sequences(&P); /* the realloc rows need the sequence lengths */
+
+  for (int v = 0; v < N_GROW; v++) {
+    snprintf(W[NW].name, sizeof W[NW].name, "%s", grow_name[v]);
+    W[NW].kind = W_REALLOC;
+    W[NW].size = P.realloc_max;
+    W[NW].variant = v;
+    W[NW].reps = P.realloc_reps;
+    W[NW].iters = P.realloc_reps * (grow_len[v] - 1);
+    NW++;
+  }
+  for (int k = 0; k < 2; k++) {
+    snprintf(W[NW].name, sizeof W[NW].name, k == 0 ? "phase-64" : "phase-mix");
+    W[NW].kind = W_PHASE;
+    W[NW].size = k == 0 ? 64 : 0;
+    W[NW].reps = P.phase_pairs / P.phase_blocks ? P.phase_pairs / P.phase_blocks : 1;
+    W[NW].iters = W[NW].reps * P.phase_blocks;
+    NW++;
+  }
+  for (int k = 0; k < NLARSON; k++) {
+    snprintf(W[NW].name, sizeof W[NW].name, "larson-%dt", larson_threads[k]);
+    W[NW].kind = W_LARSON;
+    W[NW].threads = larson_threads[k];
+    W[NW].iters = P.larson_steps;
+    NW++;
+  }
 
   /* ---- environment ------------------------------------------------------------ */
   char cpu[256], thp[128], date[64];
@@ -854,6 +1288,11 @@ int main(int argc, char** argv) {
     strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", &tmv);
   }
   long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+  long navail = ncpu; /* the CPUs this process may run on: what the threaded rows get */
+  {
+    cpu_set_t cs;
+    if (sched_getaffinity(0, sizeof cs, &cs) == 0) navail = CPU_COUNT(&cs);
+  }
 
   printf("offheap native benchmark (%s): %s, %ld CPU(s), %s\n", P.mode, cpu, ncpu,
          glibc_version());
@@ -898,7 +1337,7 @@ int main(int argc, char** argv) {
     realloc_ok[k] = ok;
     if (!ok) {
       fprintf(stderr, "bench: %s: realloc sanity check failed\n", c->name);
-      verify_failures++;
+      count_failure();
     }
   }
 
@@ -906,10 +1345,12 @@ int main(int argc, char** argv) {
   cell* R = (cell*)harness_alloc((size_t)NW * NC * sizeof *R);
   double* sample_store = (double*)harness_alloc((size_t)NW * NC * P.samples * sizeof(double));
   double* wall_store = (double*)harness_alloc((size_t)NW * NC * P.samples * sizeof(double));
+  double* cpu_store = (double*)harness_alloc((size_t)NW * NC * P.samples * sizeof(double));
   int* check_ok = (int*)harness_alloc((size_t)NW * NC * sizeof(int));
   int* cell_verify_fail = (int*)harness_alloc((size_t)NW * NC * sizeof(int));
   void** ctx = (void**)harness_alloc(NC * sizeof(void*));
   churn_state* CS = (churn_state*)harness_alloc(NC * sizeof(churn_state));
+  larson_pool** LP = (larson_pool**)harness_alloc(NC * sizeof(larson_pool*));
   double* sorted = (double*)harness_alloc(P.samples * sizeof(double));
   uint64_t t_start = now_ns();
 
@@ -924,16 +1365,22 @@ int main(int argc, char** argv) {
     overhead_ns = sorted[P.samples / 2];
   }
 
+  const int mode = selftest ? MODE_VERIFY : MODE_TIME;
   for (int w = 0; w < NW; w++) {
     const workload* wl = &W[w];
     for (int k = 0; k < NC; k++) {
-      ctx[k] = NULL;
-      if (C[k]->setup && C[k]->setup(&ctx[k]) != 0) die("%s: setup failed", C[k]->name);
       R[w * NC + k].samples = sample_store + ((size_t)w * NC + k) * P.samples;
       R[w * NC + k].wall_samples = wall_store + ((size_t)w * NC + k) * P.samples;
+      R[w * NC + k].cpu_samples = cpu_store + ((size_t)w * NC + k) * P.samples;
+      ctx[k] = NULL;
+      if (wl->kind == W_LARSON) {
+        LP[k] = larson_start(C[k], wl->threads, &P, mode); /* its own heaps */
+        continue;
+      }
+      if (C[k]->setup && C[k]->setup(&ctx[k]) != 0) die("%s: setup failed", C[k]->name);
       if (wl->kind == W_CHURN) {
         CS[k] = churn_state_new(P.churn_live);
-        churn_fill(C[k], ctx[k], &CS[k], P.churn_live, selftest ? MODE_VERIFY : MODE_TIME);
+        churn_fill(C[k], ctx[k], &CS[k], P.churn_live, mode);
       }
     }
     /* Rounds interleave the contestants (rotating who goes first), so slow
@@ -942,8 +1389,8 @@ int main(int argc, char** argv) {
       for (int j = 0; j < NC; j++) {
         int k = (j + (round + P.warmup)) % NC;
         const contestant* c = C[k];
-        uint64_t dt;
-        int vf0 = verify_failures;
+        uint64_t dt, cpu = 0;
+        int vf0 = failures_now();
         switch (wl->kind) {
           case W_PAIR:
             dt = selftest ? run_pair_verify(c, ctx[k], wl->size, wl->iters)
@@ -953,18 +1400,32 @@ int main(int argc, char** argv) {
             dt = selftest ? run_ring_verify(c, ctx[k], wl->size, wl->iters)
                           : run_ring(c, ctx[k], wl->size, wl->iters);
             break;
-          default:
+          case W_CHURN:
             dt = selftest ? run_churn_verify(c, ctx[k], &CS[k], wl->iters)
                           : run_churn(c, ctx[k], &CS[k], wl->iters);
             break;
+          case W_REALLOC:
+            dt = selftest ? run_realloc_verify(c, ctx[k], wl->variant, wl->reps)
+                          : run_realloc(c, ctx[k], wl->variant, wl->reps);
+            break;
+          case W_PHASE:
+            dt = selftest ? run_phase_verify(c, ctx[k], wl->size, P.phase_blocks, wl->reps, wl->name)
+                          : run_phase(c, ctx[k], wl->size, P.phase_blocks, wl->reps, wl->name);
+            break;
+          default: /* W_LARSON: the wall clock is the figure */
+            dt = larson_sample(LP[k], &cpu);
+            last_wall_ns = dt;
+            break;
         }
-        cell_verify_fail[w * NC + k] += verify_failures - vf0;
+        cell_verify_fail[w * NC + k] += failures_now() - vf0;
         double ns = (double)dt / (double)wl->iters;
         if (round < 0) {
           R[w * NC + k].warmup_ns = ns;
         } else {
           R[w * NC + k].samples[round] = ns;
           R[w * NC + k].wall_samples[round] = (double)last_wall_ns / (double)wl->iters;
+          if (wl->kind == W_LARSON)
+            R[w * NC + k].cpu_samples[round] = (double)cpu / ((double)wl->iters * wl->threads);
         }
       }
     }
@@ -974,30 +1435,33 @@ int main(int argc, char** argv) {
       qsort(sorted, P.samples, sizeof(double), cmp_double);
       ce->min = sorted[0];
       ce->max = sorted[P.samples - 1];
-      ce->median = P.samples % 2 ? sorted[P.samples / 2]
-                                 : 0.5 * (sorted[P.samples / 2 - 1] + sorted[P.samples / 2]);
-      memcpy(sorted, ce->wall_samples, P.samples * sizeof(double));
-      qsort(sorted, P.samples, sizeof(double), cmp_double);
-      ce->wall_median = P.samples % 2 ? sorted[P.samples / 2]
-                                      : 0.5 * (sorted[P.samples / 2 - 1] + sorted[P.samples / 2]);
+      ce->median = median_of(ce->samples, P.samples, sorted);
+      ce->wall_median = median_of(ce->wall_samples, P.samples, sorted);
+      ce->cpu_median = median_of(ce->cpu_samples, P.samples, sorted);
       check_ok[w * NC + k] = 1;
-      if (wl->kind == W_CHURN) {
-        /* Check the heap with the live set in it, then drain and check again. */
+      if (wl->kind == W_LARSON) {
+        int vf0 = failures_now();
+        if (!larson_stop(LP[k])) check_ok[w * NC + k] = 0;
+        cell_verify_fail[w * NC + k] += failures_now() - vf0;
+      } else {
+        if (wl->kind == W_CHURN) {
+          /* Check the heap with the live set in it, then drain and check again. */
+          if (C[k]->check && C[k]->check(ctx[k]) != 0) check_ok[w * NC + k] = 0;
+          int vf0 = failures_now();
+          churn_drain(C[k], ctx[k], &CS[k], P.churn_live, mode);
+          cell_verify_fail[w * NC + k] += failures_now() - vf0;
+          churn_state_free(&CS[k], P.churn_live);
+        }
         if (C[k]->check && C[k]->check(ctx[k]) != 0) check_ok[w * NC + k] = 0;
-        int vf0 = verify_failures;
-        churn_drain(C[k], ctx[k], &CS[k], P.churn_live, selftest ? MODE_VERIFY : MODE_TIME);
-        cell_verify_fail[w * NC + k] += verify_failures - vf0;
-        churn_state_free(&CS[k], P.churn_live);
+        if (C[k]->teardown) C[k]->teardown(ctx[k]);
       }
-      if (C[k]->check && C[k]->check(ctx[k]) != 0) check_ok[w * NC + k] = 0;
       if (!check_ok[w * NC + k]) {
         fprintf(stderr, "bench: %s: heap check failed in %s\n", C[k]->name, wl->name);
-        verify_failures++;
+        count_failure();
       }
-      if (C[k]->teardown) C[k]->teardown(ctx[k]);
     }
     if (progress) {
-      fprintf(stderr, "\r  %-10s done (%d/%d, %.1f s)   ", wl->name, w + 1, NW,
+      fprintf(stderr, "\r  %-13s done (%d/%d, %.1f s)   ", wl->name, w + 1, NW,
               (double)(now_ns() - t_start) / 1e9);
       fflush(stderr);
     }
@@ -1006,25 +1470,58 @@ int main(int argc, char** argv) {
   double elapsed = (double)(now_ns() - t_start) / 1e9;
 
   /* ---- terminal table ------------------------------------------------------------- */
-  printf("\nns per malloc+free pair (ws64/churn: per step), thread CPU time; median of %d samples\n"
-         "after %d warm-up; cell = median ns, ratio to glibc, spread (max-min)/median.\n"
-         "Every cell includes %.2f ns of harness overhead (loop + 2 indirect calls, measured\n"
-         "with a null allocator).\n\n",
+  printf("\nns per operation, median of %d samples after %d warm-up; cell = median ns, ratio to\n"
+         "glibc, spread (max-min)/median. Operation: malloc+free pair (pair, phase), step = one\n"
+         "free + one malloc (ws64, churn; larson: per step per thread), realloc call (realloc).\n"
+         "Clock: thread CPU time; larson rows: wall clock of the parallel phase. Every cell\n"
+         "includes %.2f ns of harness overhead (loop + 2 indirect calls, measured with a null\n"
+         "allocator).\n\n",
          P.samples, P.warmup, overhead_ns);
-  printf("%-10s", "workload");
+  printf("%-13s", "workload");
   for (int k = 0; k < NC; k++) printf(" | %-20s", C[k]->name);
-  printf("\n%-10s", "----------");
+  printf("\n%-13s", "-------------");
   for (int k = 0; k < NC; k++) printf("-+-%.20s", "--------------------");
   printf("\n");
   for (int w = 0; w < NW; w++) {
-    printf("%-10s", W[w].name);
+    printf("%-13s", W[w].name);
     double base = R[w * NC + glibc_idx].median;
     for (int k = 0; k < NC; k++) {
       const cell* ce = &R[w * NC + k];
       double spread = ce->median > 0 ? 100.0 * (ce->max - ce->min) / ce->median : 0;
-      printf(" | %7.2f %5.2fx %4.0f%% ", ce->median, ce->median / base, spread);
+      printf(" | ");
+      print_ns(ce->median);
+      printf(" %5.2fx %4.0f%% ", ce->median / base, spread);
     }
     printf("\n");
+  }
+
+  /* ---- threaded rows: throughput and scaling ---------------------------------------- */
+  int w1 = -1; /* the larson-1t row */
+  for (int w = 0; w < NW; w++)
+    if (W[w].kind == W_LARSON && W[w].threads == 1) w1 = w;
+  if (w1 >= 0) {
+    printf("\nlarson, threaded: %zu live blocks per thread, %u B..%u KiB log-uniform, %zu steps per\n"
+           "thread per sample, wall clock of the parallel phase (%ld CPU(s) available). Heaps:\n"
+           "dl, buddy = one unlocked heap per thread; dl+lock, buddy+lock = one locked heap shared\n"
+           "by all threads; dl-global = the global (locked) heap; the others = their malloc/free\n"
+           "from every thread. Cell = total throughput in million steps/s (step = one free + one\n"
+           "malloc) from the median, and the speedup over the same contestant's 1-thread row.\n\n",
+           P.larson_live, LARSON_MIN, LARSON_MAX / 1024, P.larson_steps, navail);
+    printf("%-13s", "threads");
+    for (int k = 0; k < NC; k++) printf(" | %-20s", C[k]->name);
+    printf("\n%-13s", "-------------");
+    for (int k = 0; k < NC; k++) printf("-+-%.20s", "--------------------");
+    printf("\n");
+    for (int w = 0; w < NW; w++) {
+      if (W[w].kind != W_LARSON) continue;
+      printf("%-13s", W[w].name);
+      for (int k = 0; k < NC; k++) {
+        double tput = W[w].threads * 1e3 / R[w * NC + k].median; /* M steps/s */
+        double t1 = 1e3 / R[w1 * NC + k].median;
+        printf(" | %7.2f Mop/s %5.2fx", tput, tput / t1);
+      }
+      printf("\n");
+    }
   }
 
   printf("\nchurn footprint: %zu live blocks, %zu steps, sizes %u B..%u KiB log-uniform;\n"
@@ -1085,11 +1582,14 @@ int main(int argc, char** argv) {
     json_str(f, P.mode);
     fprintf(f, ",\n  \"date\": ");
     json_str(f, date);
-    fprintf(f, ",\n  \"unit\": \"ns per malloc+free pair (ws64, churn: per step = one free + one malloc)\"");
-    fprintf(f, ",\n  \"clock\": \"samples_ns, median/min/max: CLOCK_THREAD_CPUTIME_ID; wall_*: CLOCK_MONOTONIC\"");
+    fprintf(f, ",\n  \"unit\": \"ns per operation: malloc+free pair (pair, phase); step = one free + one "
+               "malloc (ws64, churn; larson: per step per thread); realloc call (realloc)\"");
+    fprintf(f, ",\n  \"clock\": \"samples_ns, median/min/max: CLOCK_THREAD_CPUTIME_ID, except larson "
+               "rows: CLOCK_MONOTONIC of the whole parallel phase; wall_*: CLOCK_MONOTONIC; "
+               "cpu_median_ns (larson): the workers' CLOCK_THREAD_CPUTIME_ID summed\"");
     fprintf(f, ",\n  \"host\": {\"cpu_model\": ");
     json_str(f, cpu);
-    fprintf(f, ", \"online_cpus\": %ld, \"kernel\": ", ncpu);
+    fprintf(f, ", \"online_cpus\": %ld, \"cpus_available\": %ld, \"kernel\": ", ncpu, navail);
     json_str(f, un.release);
     fprintf(f, ", \"machine\": ");
     json_str(f, un.machine);
@@ -1108,9 +1608,14 @@ int main(int argc, char** argv) {
     fprintf(f, ",\n  \"params\": {\"samples\": %d, \"warmup\": %d, \"pair_iters\": %zu, "
                "\"ring_iters\": %zu, \"ring_blocks\": %d, \"churn_live\": %zu, "
                "\"churn_steps\": %zu, \"footprint_steps\": %zu, \"churn_min\": %u, "
-               "\"churn_max\": %u, \"seed\": %llu},\n",
+               "\"churn_max\": %u, \"seed\": %llu, \"realloc_start\": %u, \"realloc_max\": %zu, "
+               "\"realloc_reps\": %zu, \"phase_blocks\": %zu, \"phase_min\": %u, \"phase_max\": %u, "
+               "\"larson_live\": %zu, \"larson_steps\": %zu, \"larson_min\": %u, "
+               "\"larson_max\": %u},\n",
             P.samples, P.warmup, P.pair_iters, P.ring_iters, RING_BLOCKS, P.churn_live,
-            P.churn_steps, P.fp_steps, CHURN_MIN, CHURN_MAX, (unsigned long long)P.seed);
+            P.churn_steps, P.fp_steps, CHURN_MIN, CHURN_MAX, (unsigned long long)P.seed,
+            REALLOC_START, P.realloc_max, P.realloc_reps, P.phase_blocks, PHASE_MIN, PHASE_MAX,
+            P.larson_live, P.larson_steps, LARSON_MIN, LARSON_MAX);
     fprintf(f, "  \"harness_overhead_ns\": ");
     json_num(f, overhead_ns);
     fprintf(f, ",\n  \"baseline\": \"glibc\",\n  \"contestants\": [");
@@ -1121,15 +1626,24 @@ int main(int argc, char** argv) {
       json_str(f, C[k]->description);
       fprintf(f, ", \"version\": ");
       json_str(f, C[k]->version ? C[k]->version() : "offheap (this tree)");
-      fprintf(f, ", \"realloc_ok\": %s}", realloc_ok[k] ? "true" : "false");
+      fprintf(f, ", \"realloc_ok\": %s, \"threaded_heap\": \"%s\"}", realloc_ok[k] ? "true" : "false",
+              heap_mode_name[C[k]->threaded]);
     }
     fprintf(f, "\n  ],\n  \"workloads\": [");
     for (int w = 0; w < NW; w++) {
-      static const char* kinds[] = {"pair", "ws64", "churn"};
       fprintf(f, "%s\n    {\"name\": ", w ? "," : "");
       json_str(f, W[w].name);
-      fprintf(f, ", \"kind\": \"%s\", \"size\": %zu, \"iters\": %zu}", kinds[W[w].kind], W[w].size,
-              W[w].iters);
+      fprintf(f, ", \"kind\": \"%s\", \"size\": %zu, \"iters\": %zu, \"clock\": \"%s\"",
+              wkind_name[W[w].kind], W[w].size, W[w].iters,
+              W[w].kind == W_LARSON ? "wall" : "thread_cpu");
+      if (W[w].kind == W_REALLOC)
+        fprintf(f, ", \"reps\": %zu, \"growth\": %g, \"sizes\": %zu", W[w].reps,
+                grow_factor[W[w].variant], grow_len[W[w].variant]);
+      if (W[w].kind == W_PHASE)
+        fprintf(f, ", \"reps\": %zu, \"blocks\": %zu, \"free_order\": \"%s\"", W[w].reps,
+                P.phase_blocks, W[w].size ? "allocation" : "random");
+      if (W[w].kind == W_LARSON) fprintf(f, ", \"threads\": %d", W[w].threads);
+      fputc('}', f);
     }
     fprintf(f, "\n  ],\n  \"results\": [");
     int first = 1;
@@ -1166,7 +1680,26 @@ int main(int argc, char** argv) {
           if (s) fputs(", ", f);
           json_num(f, ce->wall_samples[s]);
         }
-        fprintf(f, "]}");
+        fprintf(f, "]");
+        if (W[w].kind == W_REALLOC) {
+          /* The JavaScript benchmark's unit: one whole growth sequence. */
+          fprintf(f, ", \"growth_median_ns\": ");
+          json_num(f, ce->median * (double)(grow_len[W[w].variant] - 1));
+        }
+        if (W[w].kind == W_LARSON) {
+          /* Throughput from the median; speedup over the same contestant's
+           * 1-thread row. */
+          double tput = W[w].threads * 1e9 / ce->median;
+          fprintf(f, ", \"threads\": %d, \"heap\": \"%s\", \"cpu_median_ns\": ", W[w].threads,
+                  heap_mode_name[C[k]->threaded]);
+          json_num(f, ce->cpu_median);
+          fprintf(f, ", \"throughput_ops_per_s\": ");
+          json_num(f, tput);
+          fprintf(f, ", \"speedup_vs_1t\": ");
+          if (w1 >= 0) json_num(f, tput / (1e9 / R[w1 * NC + k].median));
+          else fputs("null", f);
+        }
+        fputc('}', f);
       }
     }
     fprintf(f, "\n  ],\n  \"churn_footprint\": {\n    \"peak_live_bytes\": %zu,\n", churn_peak_live);

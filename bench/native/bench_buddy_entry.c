@@ -13,8 +13,9 @@
  * footprint baseline) in a separate mapping. The churn's 32 MiB live set
  * needs at most twice that after power-of-two rounding.
  *
- *   buddy       unlocked instance
+ *   buddy       unlocked instance (threaded rows: one instance per thread)
  *   buddy+lock  BUDDY_LOCKED: every call takes the port's lock hooks
+ *               (threaded rows: one instance shared by all threads)
  *
  * max_footprint reports buddy_stats().peak_used_bytes: the peak of the bytes
  * in live blocks, power-of-two rounding included.
@@ -97,9 +98,9 @@ static const char* buddy_w_version(void) {
 }
 
 #define BENCH_BUDDY_CONTESTANTS                                                                  \
-  {"buddy", "offheap buddy, unlocked, 16 B blocks, lazy cache (256 MiB region)", buddy_w_malloc,  \
-   buddy_w_free, buddy_w_realloc, buddy_setup_nolock, buddy_teardown, buddy_max_footprint,        \
-   buddy_w_check, NULL, buddy_w_version},                                                          \
-  {"buddy+lock", "offheap buddy, BUDDY_LOCKED (port lock hooks), same heap", buddy_w_malloc,      \
-   buddy_w_free, buddy_w_realloc, buddy_setup_lock, buddy_teardown, buddy_max_footprint,          \
-   buddy_w_check, NULL, buddy_w_version},
+  {"buddy", "offheap buddy, unlocked, 16 B blocks, lazy cache (256 MiB region); threaded rows: "  \
+   "one per thread", buddy_w_malloc, buddy_w_free, buddy_w_realloc, buddy_setup_nolock,           \
+   buddy_teardown, buddy_max_footprint, buddy_w_check, NULL, buddy_w_version, HEAP_PER_THREAD},   \
+  {"buddy+lock", "offheap buddy, BUDDY_LOCKED (port lock hooks), same heap; threaded rows: one "  \
+   "shared by all threads", buddy_w_malloc, buddy_w_free, buddy_w_realloc, buddy_setup_lock,      \
+   buddy_teardown, buddy_max_footprint, buddy_w_check, NULL, buddy_w_version, HEAP_SHARED},

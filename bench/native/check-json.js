@@ -1,16 +1,20 @@
 #!/usr/bin/env node
 // Shape check of a native-bench JSON result (bench/native/run.sh).
-//   node bench/native/check-json.js FILE [--expect-all]
+//   node bench/native/check-json.js FILE [--expect-all] [--svg CHART.svg]
 // --expect-all: also require every contestant the binary was built with to be
 // present with passing heap checks and realloc sanity (used by --selftest).
+// --svg: also check that the chart made from it (bench/native/svg.js) is
+// well-formed SVG; counted as one more cell in the --expect-all summary.
 // Exits 1 with a list of problems, 0 when the file is well-formed.
 'use strict';
 const fs = require('fs');
 
 const file = process.argv[2];
 const expectAll = process.argv.includes('--expect-all');
-if (!file) {
-  console.error('usage: node bench/native/check-json.js FILE [--expect-all]');
+const svgAt = process.argv.indexOf('--svg');
+const svgFile = svgAt > 0 ? process.argv[svgAt + 1] : null;
+if (!file || (svgAt > 0 && !svgFile)) {
+  console.error('usage: node bench/native/check-json.js FILE [--expect-all] [--svg CHART.svg]');
   process.exit(2);
 }
 
@@ -35,18 +39,31 @@ need(['full', 'quick', 'selftest'].includes(j.mode), 'mode must be full|quick|se
 need(isStr(j.date) && !Number.isNaN(Date.parse(j.date)), 'date must be an ISO date');
 need(j.host && isStr(j.host.cpu_model) && j.host.cpu_model.length > 0, 'host.cpu_model missing');
 need(j.host && isPos(j.host.online_cpus), 'host.online_cpus missing');
+need(j.host && isPos(j.host.cpus_available), 'host.cpus_available missing');
+need(j.host && isStr(j.host.kernel) && j.host.kernel.length > 0, 'host.kernel missing');
 need(j.compiler && isStr(j.compiler.cc_version) && isStr(j.compiler.__VERSION__), 'compiler info missing');
 need(isStr(j.libc) && j.libc.startsWith('glibc'), 'libc missing');
 need(isStr(j.malloc_resolves_to) && /libc[.-]/.test(j.malloc_resolves_to),
   `malloc resolves to ${j.malloc_resolves_to}, not glibc: the "glibc" column is not glibc`);
 const P = j.params || {};
-for (const k of ['samples', 'pair_iters', 'ring_iters', 'churn_live', 'churn_steps', 'footprint_steps']) {
+for (const k of ['samples', 'pair_iters', 'ring_iters', 'churn_live', 'churn_steps', 'footprint_steps',
+  'realloc_max', 'realloc_reps', 'phase_blocks', 'larson_live', 'larson_steps']) {
   need(isPos(P[k]), `params.${k} missing`);
 }
 need(j.baseline === 'glibc', 'baseline must be glibc');
 need(isPos(j.harness_overhead_ns), 'harness_overhead_ns missing');
 need(Array.isArray(j.contestants) && j.contestants.length >= 4, 'need at least dl, dl+lock, dl-global, glibc');
-need(Array.isArray(j.workloads) && j.workloads.length === 11, 'need 11 workloads');
+// The workloads, in table order.
+const WORKLOADS = [
+  ...[16, 64, 256, 1024, 4096, 65536, 1048576].map((s) => `pair-${s}`),
+  ...[16, 64, 256, 1024, 4096].map((s) => `ws64-${s}`),
+  'churn', 'realloc-2x', 'realloc-1.25x', 'phase-64', 'phase-mix',
+  'larson-1t', 'larson-2t', 'larson-4t',
+];
+const KINDS = ['pair', 'ws64', 'churn', 'realloc', 'phase', 'larson'];
+const HEAPS = ['process', 'per-thread', 'shared'];
+need(Array.isArray(j.workloads) && j.workloads.length === WORKLOADS.length,
+  `need ${WORKLOADS.length} workloads`);
 need(Array.isArray(j.results), 'results missing');
 if (problems.length === 0) {
   const cnames = j.contestants.map((c) => c.name);
@@ -54,13 +71,21 @@ if (problems.length === 0) {
   for (const c of j.contestants) {
     need(isStr(c.name) && isStr(c.description) && isStr(c.version), `contestant fields of ${c.name}`);
     if (expectAll) need(c.realloc_ok === true, `${c.name}: realloc sanity failed`);
+    need(HEAPS.includes(c.threaded_heap), `${c.name}: threaded_heap must be one of ${HEAPS.join('|')}`);
   }
+  const heapOf = Object.fromEntries(j.contestants.map((c) => [c.name, c.threaded_heap]));
   const wnames = j.workloads.map((w) => w.name);
-  for (const s of [16, 64, 256, 1024, 4096]) {
-    need(wnames.includes(`pair-${s}`), `workload pair-${s} missing`);
-    need(wnames.includes(`ws64-${s}`), `workload ws64-${s} missing`);
+  for (const n of WORKLOADS) need(wnames.includes(n), `workload ${n} missing`);
+  const wl = Object.fromEntries(j.workloads.map((w) => [w.name, w]));
+  for (const w of j.workloads) {
+    need(KINDS.includes(w.kind), `${w.name}: unknown kind ${w.kind}`);
+    need(isPos(w.iters), `${w.name}: iters missing`);
+    need(w.clock === (w.kind === 'larson' ? 'wall' : 'thread_cpu'), `${w.name}: wrong clock ${w.clock}`);
+    if (w.kind === 'realloc' || w.kind === 'phase') need(isPos(w.reps), `${w.name}: reps missing`);
+    if (w.kind === 'realloc') need(isPos(w.growth) && w.growth > 1 && isPos(w.sizes), `${w.name}: growth fields`);
+    if (w.kind === 'phase') need(isPos(w.blocks) && ['allocation', 'random'].includes(w.free_order), `${w.name}: phase fields`);
+    if (w.kind === 'larson') need([1, 2, 4].includes(w.threads), `${w.name}: threads must be 1, 2 or 4`);
   }
-  need(wnames.includes('churn'), 'workload churn missing');
   need(j.results.length === cnames.length * wnames.length,
     `results: ${j.results.length} cells, expected ${cnames.length} x ${wnames.length}`);
   const seen = new Set();
@@ -79,7 +104,20 @@ if (problems.length === 0) {
     need(isPos(r.wall_median_ns) && Array.isArray(r.wall_samples_ns) &&
       r.wall_samples_ns.length === P.samples && r.wall_samples_ns.every(isPos),
       `${id}: wall-clock samples missing`);
-    if (r.contestant.startsWith('dl')) need(r.heap_check === true, `${id}: heap check failed`);
+    need(r.heap_check !== false, `${id}: heap check failed`);
+    if (r.contestant.startsWith('dl') || r.contestant.startsWith('buddy')) {
+      need(r.heap_check === true, `${id}: heap check missing`);
+    }
+    const w = wl[r.workload];
+    if (w && w.kind === 'realloc') need(isPos(r.growth_median_ns), `${id}: growth_median_ns missing`);
+    if (w && w.kind === 'larson') {
+      need(r.threads === w.threads, `${id}: threads`);
+      need(r.heap === heapOf[r.contestant], `${id}: heap ${r.heap}, contestant says ${heapOf[r.contestant]}`);
+      need(isPos(r.cpu_median_ns), `${id}: cpu_median_ns missing`);
+      need(isPos(r.throughput_ops_per_s), `${id}: throughput_ops_per_s missing`);
+      need(isPos(r.speedup_vs_1t), `${id}: speedup_vs_1t missing`);
+      if (w.threads === 1) need(Math.abs(r.speedup_vs_1t - 1) < 1e-9, `${id}: 1-thread speedup != 1`);
+    }
     need(r.verify_failures === 0, `${id}: ${r.verify_failures} block verification failure(s)`);
     if (r.heap_check !== false && r.verify_failures === 0 && isPos(r.median_ns)) cellsPassed++;
     else cellsFailed++;
@@ -99,6 +137,18 @@ if (problems.length === 0) {
     }
   }
   need(j.verify_failures === 0, `verify_failures = ${j.verify_failures}`);
+}
+
+if (svgFile) {
+  let svgProblems;
+  try {
+    svgProblems = require('./svg.js').checkSvg(fs.readFileSync(svgFile, 'utf8'));
+  } catch (e) {
+    svgProblems = [e.message];
+  }
+  for (const p of svgProblems.slice(0, 20)) problems.push(`${svgFile}: ${p}`);
+  if (svgProblems.length) cellsFailed++;
+  else cellsPassed++;
 }
 
 if (problems.length) {

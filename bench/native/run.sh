@@ -2,15 +2,18 @@
 # offheap native benchmark: builds bench/native/bench.c with csrc/dlmalloc.c and csrc/buddy.c
 # (-O2 -DNDEBUG) into build/bench/ and runs it.
 #
-#   bash bench/native/run.sh              full run (< 3 min): table + JSON in
-#                                         bench/results/native-<date>.json and
-#                                         bench/results/native-latest.json
-#   bash bench/native/run.sh --quick      short run (< 30 s): table + JSON in
-#                                         bench/results/native-<date>-quick.json
-#   bash bench/native/run.sh --selftest   every contestant x workload with tiny
-#                                         counts, contents verified, heaps
-#                                         checked, JSON shape-checked with node;
-#                                         writes build/bench/selftest.json only;
+#   bash bench/native/run.sh              full run (< 5 min on 2 CPUs): table,
+#                                         JSON and SVG chart in
+#                                         bench/results/native-<date>.{json,svg}
+#                                         and bench/results/native-latest.{json,svg}
+#   bash bench/native/run.sh --quick      short run (< 60 s): table + JSON + SVG in
+#                                         bench/results/native-<date>-quick.{json,svg}
+#   bash bench/native/run.sh --selftest   every contestant x workload (threaded
+#                                         rows included) with tiny counts,
+#                                         contents verified, heaps checked, JSON
+#                                         shape-checked and SVG checked for
+#                                         well-formedness with node; writes
+#                                         build/bench/selftest.{json,svg} only;
 #                                         exits non-zero on any failure
 #   bash bench/native/run.sh --help
 #
@@ -109,6 +112,8 @@ elif [[ "$GLIBC_TUNABLES" != *optional_static_tls* ]]; then
 fi
 
 check_json() { node bench/native/check-json.js "$@"; }
+# The chart: node bench/native/svg.js IN.json OUT.svg (checks what it writes).
+make_svg() { node bench/native/svg.js "$1" "$2"; }
 
 case "$mode" in
   list)
@@ -116,7 +121,8 @@ case "$mode" in
     ;;
   selftest)
     json="$OUT/selftest.json"
-    rm -f "$json"
+    svg="$OUT/selftest.svg"
+    rm -f "$json" "$svg"
     rc=0
     "$OUT/native-bench" --selftest --json "$json" --cc-version "$ccver" --cflags "$cflags" \
       "${args[@]+"${args[@]}"}" >"$OUT/selftest.log" 2>&1 || rc=$?
@@ -128,7 +134,9 @@ case "$mode" in
       echo "bench-selftest: 0 passed, 1 failed"
       exit 1
     fi
-    check_json "$json" --expect-all || rc=1
+    # A chart that cannot be made leaves no file; the check then counts it failed.
+    make_svg "$json" "$svg" >/dev/null || true
+    check_json "$json" --expect-all --svg "$svg" || rc=1
     exit $rc
     ;;
   quick|full)
@@ -144,12 +152,15 @@ case "$mode" in
     if [ "$mode" = quick ]; then
       dest="bench/results/native-$stamp-quick.json"
       mv "$tmp" "$dest"
-      echo "results: $dest"
+      make_svg "$dest" "${dest%.json}.svg" >/dev/null
+      echo "results: $dest, ${dest%.json}.svg"
     else
       dest="bench/results/native-$stamp.json"
       mv "$tmp" "$dest"
+      make_svg "$dest" "${dest%.json}.svg" >/dev/null
       cp "$dest" bench/results/native-latest.json
-      echo "results: $dest (and bench/results/native-latest.json)"
+      cp "${dest%.json}.svg" bench/results/native-latest.svg
+      echo "results: $dest, ${dest%.json}.svg (and bench/results/native-latest.{json,svg})"
     fi
     ;;
 esac

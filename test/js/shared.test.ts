@@ -54,6 +54,13 @@ describe.each(ALLOCATORS)('%s shared arena, worker_threads (child process)', (al
     expect(j.mainAfter).toBe('ERR_ARENA_DESTROYED');
   }, 180000);
 
+  test('the creating worker exits: the arena, its blocks and its lock live on for the others', () => {
+    const j = ok(['creator', allocator]);
+    expect(j.creatorExit).toBe(0);
+    expect(j.kept).toBe(true);
+    expect(j.live).toBe(0);
+  }, 60000);
+
   test('process.exit() while attached workers allocate is clean', () => {
     const r = runFixture('shared.js', ['exit', allocator], [], 60000);
     expect({ status: r.status, signal: r.signal }).toEqual({ status: 0, signal: null });

@@ -186,39 +186,28 @@ static inline Arena* io_arena(napi_env env, napi_callback_info info) {
   return static_cast<Arena*>(data);
 }
 
-static napi_value fast_alloc_io(napi_env env, napi_callback_info info) {
-  Arena* a = io_arena(env, info);
-  int g = guard(a);
-  if (g) {
-    a->io[1] = g;
-    return nullptr;
-  }
+/* allocIO */
+static void alloc_io(Arena* a) {
   double d = a->io[0];
   if (!(d >= 0) || d > (double)a->capacity || d != std::floor(d)) {
     a->io[1] = ST_INVALID;
-    return nullptr;
+    return;
   }
   void* p = core_malloc(a, (size_t)d);
   if (!p) {
     a->io[1] = a->corrupted ? ST_CORRUPTED : ST_OOM;
-    return nullptr;
+    return;
   }
   a->live_count++;
   a->io[1] = offset_of(a, p);
-  return nullptr;
 }
 
-static napi_value fast_free_io(napi_env env, napi_callback_info info) {
-  Arena* a = io_arena(env, info);
-  int g = guard(a);
-  if (g) {
-    a->io[1] = g;
-    return nullptr;
-  }
+/* freeIO */
+static void free_io(Arena* a) {
   double d = a->io[0];
   if (!(d >= 0) || d > (double)a->capacity || d != std::floor(d)) {
     a->io[1] = ST_FOREIGN;
-    return nullptr;
+    return;
   }
   size_t off = (size_t)d;
   int s = off == a->capacity ? ST_NOT_ALLOCATED : spare_check(a, off);
@@ -228,28 +217,18 @@ static napi_value fast_free_io(napi_env env, napi_callback_info info) {
     if (a->live_count) a->live_count--;
   }
   a->io[1] = s;
-  return nullptr;
 }
 
-/* Spare small blocks in batches (spares.cc): refillIO takes io[0] = class,
- * io[1] = count; flushIO io[0] = count; offsets in io[IO_BATCH_AT..]. */
-static napi_value fast_refill_io(napi_env env, napi_callback_info info) {
+/* A mailbox call: the arena's state first (a status in io[1]), then F.
+ * refillIO and flushIO move spare blocks in batches (spares.cc). */
+template <void (*F)(Arena*)>
+static napi_value io_call(napi_env env, napi_callback_info info) {
   Arena* a = io_arena(env, info);
   if (int g = guard(a)) {
     a->io[1] = g;
     return nullptr;
   }
-  spares_refill(a);
-  return nullptr;
-}
-
-static napi_value fast_flush_io(napi_env env, napi_callback_info info) {
-  Arena* a = io_arena(env, info);
-  if (int g = guard(a)) {
-    a->io[1] = g;
-    return nullptr;
-  }
-  spares_flush(a);
+  F(a);
   return nullptr;
 }
 
@@ -568,10 +547,10 @@ static napi_value make_handle(napi_env env, Arena* a) {
     set_fn(env, h, "realloc", fast_realloc, a);
     set_fn(env, h, "usable", fast_usable, a);
     set_fn(env, h, "validate", fast_validate, a);
-    set_fn(env, h, "allocIO", fast_alloc_io, a);
-    set_fn(env, h, "freeIO", fast_free_io, a);
-    set_fn(env, h, "refillIO", fast_refill_io, a);
-    set_fn(env, h, "flushIO", fast_flush_io, a);
+    set_fn(env, h, "allocIO", io_call<alloc_io>, a);
+    set_fn(env, h, "freeIO", io_call<free_io>, a);
+    set_fn(env, h, "refillIO", io_call<spares_refill>, a);
+    set_fn(env, h, "flushIO", io_call<spares_flush>, a);
     napi_value io = io_view_create(env, a);
     h.Set("io", io ? Napi::Value(env, io) : e.Null());
     /* Without the tag map (or the mailbox) lib/ simply keeps no spares. */

@@ -128,8 +128,6 @@ struct Arena {
   std::vector<uint32_t> free_slots;
   std::unordered_map<void*, uint32_t> by_ptr;
 
-  /* fast view: the region-wide ArrayBuffer's compensation (see views.cc) */
-  size_t region_ab_len = 0;
   /* fast mode: a mailbox shared with JS (a Float64Array over it), so the
    * hottest calls take no arguments and return nothing (arena.cc):
    * io[0], io[1] in/out words; io[IO_BATCH_AT..] offsets of a batch. */
@@ -195,6 +193,7 @@ void safe_view_retire(napi_env env, Arena* a, uint32_t slot, napi_value ab_or_nu
 void safe_views_detach_all(napi_env env, Arena* a);
 size_t safe_views_reclaim_collected(napi_env env, Arena* a);
 void report_forget(napi_env env, Arena* a);
+napi_value arena_view_create(napi_env env, Arena* a, void* data, size_t len, bool uncounted);
 napi_value region_view_create(napi_env env, Arena* a);
 napi_value io_view_create(napi_env env, Arena* a);
 

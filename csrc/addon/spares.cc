@@ -153,28 +153,10 @@ void spares_flush(Arena* a) {
   a->io[1] = ST_OK;
 }
 
-static void tags_finalize(napi_env env, void* data, void* hint) {
-  (void)data;
-  Arena* a = static_cast<Arena*>(hint);
-  int64_t dummy;
-  napi_adjust_external_memory(env, (int64_t)a->tags_len, &dummy);
-  arena_unref(a);
-}
-
-/* The Uint8Array lib/arena.ts keeps over the tag map. Like the region-wide
- * ArrayBuffer, its bytes are not reported to V8 as external memory: they
- * are reserved address space, committed only where blocks are tagged. */
+/* The Uint8Array lib/spares.ts keeps over the tag map (not counted as
+ * external memory, like the region). */
 napi_value tags_view_create(napi_env env, Arena* a) {
-  if (!a->tags) return nullptr;
-  napi_value ab = nullptr;
-  a->refs.fetch_add(1, std::memory_order_relaxed);
-  if (napi_create_external_arraybuffer(env, a->tags, a->tags_len, tags_finalize, a, &ab) != napi_ok) {
-    a->refs.fetch_sub(1, std::memory_order_relaxed);
-    return nullptr;
-  }
-  int64_t dummy;
-  napi_adjust_external_memory(env, -(int64_t)a->tags_len, &dummy);
-  return ab;
+  return a->tags ? arena_view_create(env, a, a->tags, a->tags_len, true) : nullptr;
 }
 
 }  // namespace offheap

@@ -225,46 +225,62 @@ void safe_views_detach_all(napi_env env, Arena* a) {
   a->by_ptr.clear();
 }
 
-static void region_finalize(napi_env env, void* data, void* hint) {
+/* The finalize hint of an ArrayBuffer made by arena_view_create. */
+struct ArenaViewHint {
+  Arena* arena;
+  size_t uncounted; /* bytes taken out of V8's external-memory count */
+  bool created;     /* false while napi_create_external_arraybuffer runs */
+  bool finalized_early;
+};
+
+static void arena_view_finalize(napi_env env, void* data, void* hint) {
   (void)data;
-  Arena* a = static_cast<Arena*>(hint);
-  int64_t dummy;
-  napi_adjust_external_memory(env, (int64_t)a->region_ab_len, &dummy);
+  ArenaViewHint* h = static_cast<ArenaViewHint*>(hint);
+  if (!h->created) { /* a failed creation (Node may call back at once): the creator cleans up */
+    h->finalized_early = true;
+    return;
+  }
+  if (h->uncounted) {
+    int64_t dummy;
+    napi_adjust_external_memory(env, (int64_t)h->uncounted, &dummy);
+  }
+  Arena* a = h->arena;
+  delete h;
   arena_unref(a);
 }
 
+/* An external ArrayBuffer over `len` bytes of arena memory at `data`, which
+ * holds a reference to the arena until it is collected; null when the
+ * runtime refuses it. `uncounted`: V8 does not count its bytes as external
+ * memory (they are reserved address space, committed only where used), so a
+ * 4 GiB region does not make V8 collect garbage as if 4 GiB were in use. */
+napi_value arena_view_create(napi_env env, Arena* a, void* data, size_t len, bool uncounted) {
+  ArenaViewHint* h = new ArenaViewHint{a, uncounted ? len : 0, false, false};
+  a->refs.fetch_add(1, std::memory_order_relaxed);
+  napi_value ab = nullptr;
+  if (napi_create_external_arraybuffer(env, data, len, arena_view_finalize, h, &ab) != napi_ok) {
+    a->refs.fetch_sub(1, std::memory_order_relaxed); /* the caller still holds one */
+    delete h;
+    return nullptr;
+  }
+  h->created = true;
+  if (uncounted) {
+    int64_t dummy;
+    napi_adjust_external_memory(env, -(int64_t)len, &dummy);
+  }
+  return ab;
+}
+
+/* The fast-mode region-wide ArrayBuffer, tagged as this arena's. */
 napi_value region_view_create(napi_env env, Arena* a) {
-  napi_value ab = nullptr;
-  a->refs.fetch_add(1, std::memory_order_relaxed);
-  a->region_ab_len = a->capacity;
-  /* Guard for Node 20's failure path that calls the finalizer: capacity was
-   * checked (<= 4 GiB) before we get here, so failure is not expected. */
-  if (napi_create_external_arraybuffer(env, a->base, a->capacity, region_finalize, a, &ab) !=
-      napi_ok) {
-    return nullptr;
-  }
-  napi_type_tag_object(env, ab, &a->tag);
-  int64_t dummy;
-  napi_adjust_external_memory(env, -(int64_t)a->capacity, &dummy);
+  napi_value ab = arena_view_create(env, a, a->base, a->capacity, true);
+  if (ab) napi_type_tag_object(env, ab, &a->tag);
   return ab;
 }
 
-static void io_finalize(napi_env env, void* data, void* hint) {
-  (void)env;
-  (void)data;
-  arena_unref(static_cast<Arena*>(hint));
-}
-
-/* The fast-mode mailbox: inside the Arena struct, which lives until this
- * ArrayBuffer's finalizer has run (it holds a reference). */
+/* The fast-mode mailbox: inside the Arena struct. */
 napi_value io_view_create(napi_env env, Arena* a) {
-  napi_value ab = nullptr;
-  a->refs.fetch_add(1, std::memory_order_relaxed);
-  if (napi_create_external_arraybuffer(env, a->io, sizeof a->io, io_finalize, a, &ab) != napi_ok) {
-    a->refs.fetch_sub(1, std::memory_order_relaxed);
-    return nullptr;
-  }
-  return ab;
+  return arena_view_create(env, a, a->io, sizeof a->io, false);
 }
 
 }  // namespace offheap

@@ -389,6 +389,7 @@ struct heap_params {
   size_t granularity;
   size_t mmap_threshold;
   size_t trim_threshold;
+  int dynamic_mmap; /* M_MMAP_DYNAMIC */
 };
 struct malloc_state_with_params {
   struct malloc_state state;
@@ -1137,6 +1138,19 @@ DL_INLINE int is_user_chunk(mstate m, void* mem) {
   return 1;
 }
 
+/* M_MMAP_DYNAMIC: a direct chunk of `csize` bytes was freed. Requests of
+ * its size then stay in the heap (their padded size is below csize), and the
+ * top may keep twice that before it is trimmed, so they do not go straight
+ * back to the port either. */
+DL_INLINE void raise_dynamic_thresholds(mstate m, size_t csize) {
+  if (!(m->mflags & OWN_PARAMS_BIT)) return;
+  struct heap_params* hp = own_params(m);
+  if (!hp->dynamic_mmap || csize <= hp->mmap_threshold || csize > DYNAMIC_MMAP_THRESHOLD_MAX) return;
+  hp->mmap_threshold = csize;
+  hp->trim_threshold = 2 * csize;
+  if (is_initialized(m)) m->trim_check = hp->trim_threshold;
+}
+
 /* free with the lock held; mem != 0. */
 /* free of a direct-mapped chunk, or of anything in a bounded or multi-range
  * heap: the general checks. 0 when p was a direct chunk (already released),
@@ -1152,6 +1166,7 @@ DL_NOINLINE size_t free_checked(mstate m, void* mem) {
   if (is_mmapped(p)) {
     size_t prevsize = p->prev_foot;
     direct_remove(m, p);
+    raise_dynamic_thresholds(m, psize);
     psize += prevsize + MMAP_FOOT_PAD;
     if (custom_munmap((char*)p - prevsize, psize) == 0) m->footprint -= psize;
     return 0;
@@ -2704,6 +2719,7 @@ mspace create_mspace_with_state(void* state, size_t state_size, int locked) {
   own_params(m)->granularity = mparams.granularity;
   own_params(m)->mmap_threshold = mparams.mmap_threshold;
   own_params(m)->trim_threshold = mparams.trim_threshold;
+  own_params(m)->dynamic_mmap = 0;
   set_lock(m, locked);
   register_heap(m);
   return (mspace)m;
@@ -2715,7 +2731,14 @@ int mspace_set_param(mspace msp, int param_number, int value) {
   if (!ok_magic(ms) || !(ms->mflags & OWN_PARAMS_BIT)) return 0;
   if (PREACTION(ms)) return 0;
   struct heap_params* hp = own_params(ms);
-  applied = set_param(&hp->granularity, &hp->mmap_threshold, &hp->trim_threshold, param_number, value);
+  if (param_number == M_MMAP_DYNAMIC) {
+    applied = (value == 0 || value == 1);
+    if (applied) hp->dynamic_mmap = value;
+  } else {
+    applied = set_param(&hp->granularity, &hp->mmap_threshold, &hp->trim_threshold, param_number, value);
+    /* An explicit threshold is the caller's choice: stop adjusting it. */
+    if (applied && (param_number == M_MMAP_THRESHOLD || param_number == M_TRIM_THRESHOLD)) hp->dynamic_mmap = 0;
+  }
   /* A new trim threshold applies at once, not at the next top re-initialisation. */
   if (applied && param_number == M_TRIM_THRESHOLD && is_initialized(ms)) ms->trim_check = hp->trim_threshold;
   POSTACTION(ms);

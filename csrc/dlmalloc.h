@@ -29,6 +29,16 @@ extern "C" {
 #define M_TRIM_THRESHOLD (-1)
 #define M_GRANULARITY (-2)
 #define M_MMAP_THRESHOLD (-3)
+/* offheap: mspace_set_param only. 1: the heap raises its mmap threshold to
+ * the size of each direct-mapped chunk it frees (up to
+ * DYNAMIC_MMAP_THRESHOLD_MAX) and its trim threshold to twice that, so a
+ * program that keeps allocating and freeing blocks of one large size stops
+ * paying a mapping and an unmapping for each; 0 (the default): off. Setting
+ * M_MMAP_THRESHOLD or M_TRIM_THRESHOLD turns it off. */
+#define M_MMAP_DYNAMIC (-4)
+#ifndef DYNAMIC_MMAP_THRESHOLD_MAX
+#define DYNAMIC_MMAP_THRESHOLD_MAX ((size_t)4 * 1024 * 1024 * sizeof(long))
+#endif
 
 /* ---- mallinfo --------------------------------------------------------------- */
 #ifndef STRUCT_MALLINFO_DECLARED
@@ -198,7 +208,7 @@ size_t mspace_state_size(void);
 mspace create_mspace_with_state(void* state, size_t state_size, int locked);
 
 /* Set M_TRIM_THRESHOLD, M_GRANULARITY or M_MMAP_THRESHOLD (as mallopt, -1
- * meaning unlimited) for this mspace alone. Only mspaces made by
+ * meaning unlimited), or M_MMAP_DYNAMIC (0 or 1), for this mspace alone. Only mspaces made by
  * create_mspace_with_state have parameters of their own (they start as the
  * process-wide ones at creation); for others this returns 0 and
  * mspace_mallopt sets the process-wide value. 1 when applied. */

@@ -90,8 +90,15 @@ int core_init(Arena* a) {
       return ST_INVALID;
     a->msp = create_mspace_with_state(a->dl_state, mspace_state_size(), 1);
     if (!a->msp) return ST_INVALID;
-    for (int i = 0; i < a->n_tuning; i++)
+    /* Like glibc's malloc, the heap raises its mmap and trim thresholds as
+     * large blocks are freed, so alloc+free of one large size does not map
+     * and give back pages each time, unless the user chose the thresholds. */
+    bool chosen = false;
+    for (int i = 0; i < a->n_tuning; i++) {
       if (mspace_set_param(a->msp, a->tuning[i][0], a->tuning[i][1]) != 1) return ST_INVALID;
+      if (a->tuning[i][0] == M_MMAP_THRESHOLD || a->tuning[i][0] == M_TRIM_THRESHOLD) chosen = true;
+    }
+    if (!chosen && mspace_set_param(a->msp, M_MMAP_DYNAMIC, 1) != 1) return ST_INVALID;
     if (mspace_set_bounds(a->msp, a->base, a->capacity, a->livemap, a->livemap_len) != DL_OK)
       return ST_INVALID;
   } else {

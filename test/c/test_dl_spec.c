@@ -1215,6 +1215,62 @@ TEST(caller_state_mspaces_have_their_own_parameters) {
   destroy_mspace(b);
 }
 
+/* Beyond the spec: M_MMAP_DYNAMIC (off by default) keeps a large size that
+ * was freed once in the heap from then on, up to DYNAMIC_MMAP_THRESHOLD_MAX;
+ * an explicit threshold turns it off. */
+TEST(dynamic_mmap_threshold) {
+  static _Alignas(16) unsigned char sa[4096];
+  port_reset();
+  port_state.direct_enabled = 1;
+  mspace a = create_mspace_with_state(sa, sizeof sa, 0);
+  CHECK(a != NULL);
+  CHECK(mspace_malloc(a, 100) != NULL); /* a heap with a top: large requests map on their own */
+  port_reset_counters();
+  for (int i = 0; i < 3; i++) {
+    void* p = mspace_malloc(a, 1 << 20);
+    CHECK(p != NULL);
+    mspace_free(a, p);
+  }
+  CHECK_EQ_SZ(port_state.n_direct, 3); /* off: a mapping each time */
+  CHECK_EQ_SZ(mspace_set_param(a, M_MMAP_DYNAMIC, 2), 0);
+  CHECK_EQ_SZ(mspace_set_param(a, M_MMAP_DYNAMIC, 1), 1);
+  port_reset_counters();
+  for (int i = 0; i < 5; i++) {
+    void* p = mspace_malloc(a, 1 << 20);
+    CHECK(p != NULL);
+    memset(p, i, 1 << 20);
+    mspace_free(a, p);
+    CHECK_EQ_SZ(mspace_check(a), DL_OK);
+  }
+  CHECK_EQ_SZ(port_state.n_direct, 1); /* only the first: its free raised the threshold */
+  CHECK_EQ_SZ(port_state.n_munmap, 1); /* and the top keeps the memory (trim threshold 2x) */
+  CHECK_EQ_SZ(mspace_mallinfo(a).hblkhd, 0);
+  CHECK(mspace_footprint(a) >= (size_t)1 << 20);
+  /* Smaller large sizes stay in the heap too; beyond the cap, every request maps. */
+  port_reset_counters();
+  void* q = mspace_malloc(a, 700000);
+  CHECK(q != NULL);
+  mspace_free(a, q);
+  CHECK_EQ_SZ(port_state.n_direct, 0);
+  for (int i = 0; i < 2; i++) {
+    void* p = mspace_malloc(a, DYNAMIC_MMAP_THRESHOLD_MAX + 4096);
+    CHECK(p != NULL);
+    mspace_free(a, p);
+  }
+  CHECK_EQ_SZ(port_state.n_direct, 2);
+  /* An explicit threshold is the caller's choice from then on. */
+  CHECK_EQ_SZ(mspace_set_param(a, M_MMAP_THRESHOLD, 256 * 1024), 1);
+  port_reset_counters();
+  for (int i = 0; i < 2; i++) {
+    void* p = mspace_malloc(a, 2 << 20);
+    CHECK(p != NULL);
+    mspace_free(a, p);
+  }
+  CHECK_EQ_SZ(port_state.n_direct, 2);
+  CHECK_EQ_SZ(mspace_check(a), DL_OK);
+  destroy_mspace(a);
+}
+
 int main(void) {
   RUN_FORKED(t01_malloc_zero);
   RUN_FORKED(t02_free_null);
@@ -1272,6 +1328,7 @@ int main(void) {
   RUN_FORKED(t53_mmap_failure_mspace);
   RUN_FORKED(segment_added_after_tiny_top_is_released);
   RUN_FORKED(caller_state_mspaces_have_their_own_parameters);
+  RUN_FORKED(dynamic_mmap_threshold);
   RUN_FORKED(diff_free_stack_address);
   RUN_FORKED(diff_free_interior_zeroed);
   return test_summary("dl_spec");

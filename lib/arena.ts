@@ -20,6 +20,8 @@ import {
   ST_CORRUPTED,
 } from './errors';
 import { Spares, SPARE_MAX_BYTES, spareClass } from './spares';
+import type { Trace } from './trace';
+import { TraceTap } from './trace-tap';
 
 /** Which allocator manages the arena's region. */
 export type AllocatorKind = 'dlmalloc' | 'buddy';
@@ -214,6 +216,8 @@ export class Arena {
    * out of range (NaN or +-Infinity) and free takes the general path.
    */
   readonly #key: number;
+  /** the allocation trace being recorded (startTrace), or null */
+  #tap: TraceTap | null = null;
   /** The largest size one allocation may have (capacity, and 4 GiB for a view). */
   readonly #limit: number;
   #destroyed = false;
@@ -417,6 +421,32 @@ export class Arena {
     return new FastBuffer(r, 0, size);
   }
 
+  /** The trace key of a view's block: its offset (fast) or its ArrayBuffer (safe). */
+  #blockKey(v: ArrayBufferView): number | ArrayBufferLike {
+    return this.#safe ? v.buffer : v.byteOffset;
+  }
+
+  /**
+   * Starts recording this arena's allocation trace: every successful alloc, tryAlloc,
+   * calloc, allocArray, alignedAlloc (recorded as allocations), realloc, free and reset,
+   * in order, with sizes. `stopTrace()` returns it as a {@link Trace} (save it with
+   * `saveTrace`; `npm run bench -- --trace file` replays it against every allocator).
+   * Costs a Map update per operation while recording, nothing otherwise.
+   */
+  startTrace(comments: readonly string[] = []): void {
+    this.#alive('startTrace');
+    if (this.#tap !== null) throw rangeError('startTrace', 'the arena', 'not recording already', 'recording');
+    this.#tap = new TraceTap(comments);
+  }
+
+  /** Stops recording and returns the trace (see `startTrace`). */
+  stopTrace(): Trace {
+    const tap = this.#tap;
+    if (tap === null) throw rangeError('stopTrace', 'the arena', 'recording (startTrace)', 'not recording');
+    this.#tap = null;
+    return tap.finish();
+  }
+
   /** The Buffer over the block at `off` of a fast-mode arena, stamped with its brand. */
   #fastView(off: number, size: number): Buffer {
     const b = new FastBuffer(this.#region as ArrayBuffer, off, size);
@@ -470,10 +500,12 @@ export class Arena {
     if (!this.#safe) {
       const off = this.#fastAlloc(size);
       if (off < 0) this.#fail('alloc', off, size);
+      if (this.#tap !== null) this.#tap.alloc(off, size, false);
       return this.#fastView(off, size);
     }
     const r = this.#h.alloc(size);
     if (typeof r === 'number') this.#fail('alloc', r, size);
+    if (this.#tap !== null) this.#tap.alloc(r, size, false);
     return new FastBuffer(r, 0, size);
   }
 
@@ -483,7 +515,9 @@ export class Arena {
     this.#size('tryAlloc', 'size', size);
     const r = this.#safe ? this.#h.alloc(size) : this.#fastAlloc(size);
     if (r === ST_OOM) return null;
-    return this.#buffer('tryAlloc', r, size);
+    const b = this.#buffer('tryAlloc', r, size);
+    if (this.#tap !== null) this.#tap.alloc(this.#blockKey(b), size, false);
+    return b;
   }
 
   /** Allocates `count * size` zeroed bytes (the product is checked against the arena's limits). */
@@ -495,7 +529,9 @@ export class Arena {
     if (!(bytes <= this.#limit)) {
       throw rangeError('calloc', 'count * size', `at most ${this.#limit}`, `${count} * ${size}`);
     }
-    return this.#buffer('calloc', this.#h.calloc(bytes), bytes);
+    const b = this.#buffer('calloc', this.#h.calloc(bytes), bytes);
+    if (this.#tap !== null) this.#tap.alloc(this.#blockKey(b), bytes, true);
+    return b;
   }
 
   /**
@@ -515,8 +551,9 @@ export class Arena {
     }
     const r = this.#h.calloc(bytes);
     const C = ctor as unknown as new (b: ArrayBufferLike, off: number, len: number) => InstanceType<C>;
+    if (typeof r === 'number' && r < 0) this.#fail('allocArray', r, bytes);
+    if (this.#tap !== null) this.#tap.alloc(r as number | ArrayBuffer, bytes, true);
     if (typeof r === 'number') {
-      if (r < 0) this.#fail('allocArray', r, bytes);
       const a = new C(this.#region as ArrayBuffer, r, length);
       stamp(a, this.#key + r);
       return a;
@@ -532,7 +569,9 @@ export class Arena {
       throw rangeError('alignedAlloc', 'alignment', `a power of two <= ${this.capacity}`, alignment);
     }
     this.#size('alignedAlloc', 'size', size);
-    return this.#buffer('alignedAlloc', this.#h.memalign(alignment, size), size);
+    const b = this.#buffer('alignedAlloc', this.#h.memalign(alignment, size), size);
+    if (this.#tap !== null) this.#tap.alloc(this.#blockKey(b), size, false);
+    return b;
   }
 
   /**
@@ -552,7 +591,9 @@ export class Arena {
       r = this.#h.realloc(v.byteOffset, size);
     }
     if (typeof r === 'number' && r < 0) this.#fail('realloc', r, r === ST_OOM ? size : view);
-    return this.#buffer('realloc', r, size);
+    const b = this.#buffer('realloc', r, size);
+    if (this.#tap !== null) this.#tap.realloc(this.#safe ? v.buffer : v.byteOffset, this.#blockKey(b), size);
+    return b;
   }
 
   /**
@@ -563,8 +604,10 @@ export class Arena {
     if (this.#destroyed) this.#alive('free');
     if (!ArrayBuffer.isView(view)) this.#view('free', view);
     let st: number;
+    let key: number | ArrayBufferLike;
     if (this.#safe) {
-      st = this.#h.free(view.buffer, view.byteOffset);
+      key = view.buffer;
+      st = this.#h.free(key, view.byteOffset);
     } else {
       // A view this arena made names its block in its brand; others show buffer and offset.
       let off = brandOf(view) - this.#key;
@@ -572,10 +615,14 @@ export class Arena {
         if (view.buffer !== this.#region) this.#fail('free', ST_FOREIGN, view);
         off = view.byteOffset;
       }
+      key = off;
       const sp = this.#spares;
       if (sp !== null) {
         st = sp.put(off);
-        if (st === 1) return;
+        if (st === 1) {
+          if (this.#tap !== null) this.#tap.free(off);
+          return;
+        }
         if (st < 0) this.#fail('free', st, view);
       }
       const io = this.#io;
@@ -588,6 +635,7 @@ export class Arena {
       }
     }
     if (st !== 0) this.#fail('free', st, view);
+    if (this.#tap !== null) this.#tap.free(key);
   }
 
   /** Usable bytes of the allocation `view` (at least its requested size). */
@@ -664,6 +712,7 @@ export class Arena {
     this.#spares?.clear();
     const st = this.#h.reset();
     if (st !== 0) this.#fail('reset', st, undefined);
+    if (this.#tap !== null) this.#tap.reset();
   }
 
   /**

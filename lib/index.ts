@@ -18,12 +18,16 @@ export { Arena, liveNativeArenas } from './arena';
 export type {
   AllocatorKind,
   ArenaOptions,
+  ArenaRef,
   ArenaStats,
   ArenaView,
+  SharedArenaHandle,
   TypedArrayConstructor,
   ViewMode,
 } from './arena';
 export { ArenaError } from './errors';
+export { Trace, TraceRecorder, TraceOp, TRACE_HEADER, TRACE_MAX_ID, loadTrace, saveTrace } from './trace';
+export type { TraceOpCode, TraceOperation, TraceRecorderOptions, TraceStats } from './trace';
 export type { ArenaErrorCode, OffheapErrorCode, OffheapRangeError, OffheapTypeError } from './errors';
 
 /** The package version, as in package.json. */

@@ -1,0 +1,338 @@
+/**
+ * The JavaScript benchmark harness (bench/js/), run end to end at its self-test scale
+ * (`--tiny`: tiny workloads, one round of two short samples, every trial still in its own child
+ * process): every contestant produces numbers on every workload and trace, the JSON has the
+ * shape bench/js/README.md documents, the SVG is well-formed XML, a tiny recorded trace replays
+ * on every contestant, and the example programs record valid traces. No timing is asserted.
+ */
+import { spawnSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+
+import { TraceRecorder, loadTrace, saveTrace } from '../..';
+import { xmlWellFormedError } from './xml-check';
+
+const ROOT = path.join(__dirname, '..', '..');
+const RUN = path.join(ROOT, 'bench', 'js', 'run.js');
+
+// The harness's own modules are plain CommonJS JavaScript.
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { CONTESTANTS } = require('../../bench/js/contestants') as { CONTESTANTS: Array<{ id: string }> };
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const { WORKLOADS } = require('../../bench/js/workloads') as { WORKLOADS: Array<{ id: string }> };
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const report = require('../../bench/js/report') as { renderSvg(json: unknown): string };
+
+type Json = Record<string, unknown>;
+const CONTESTANT_IDS = CONTESTANTS.map((c) => c.id);
+const WORKLOAD_IDS = WORKLOADS.map((w) => w.id);
+
+let dir = '';
+let full: { status: number | null; stdout: string; stderr: string; files: string[]; json: Json; svg: string };
+let replay: { status: number | null; stdout: string; stderr: string; files: string[]; json: Json; svg: string };
+
+function runBench(args: string[], out: string): typeof full {
+  const r = spawnSync(process.execPath, [RUN, ...args, '--out', out], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 180_000,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const files = fs.existsSync(out) ? fs.readdirSync(out).sort() : [];
+  const jsonFile = files.find((f) => /^js-\d{4}-\d\d-\d\dT\d{6}Z-tiny.*\.json$/.test(f));
+  const svgFile = files.find((f) => /^js-\d{4}-\d\d-\d\dT\d{6}Z-tiny.*\.svg$/.test(f));
+  return {
+    status: r.status,
+    stdout: r.stdout,
+    stderr: r.stderr,
+    files,
+    json: jsonFile ? (JSON.parse(fs.readFileSync(path.join(out, jsonFile), 'utf8')) as Json) : {},
+    svg: svgFile ? fs.readFileSync(path.join(out, svgFile), 'utf8') : '',
+  };
+}
+
+/** A tiny trace with every operation, zero sizes, a reset and blocks left live at the end. */
+function tinyTrace(file: string): void {
+  const rec = new TraceRecorder({ comments: ['bench.test.ts tiny trace'] });
+  const a = rec.alloc(100);
+  const b = rec.calloc(0);
+  const c = rec.alloc(5000);
+  rec.realloc(a, 300_000);
+  rec.realloc(b, 64);
+  rec.free(c);
+  rec.realloc(a, 10);
+  rec.reset();
+  for (let i = 0; i < 50; i++) rec.alloc(16 * i);
+  for (let i = 0; i < 50; i += 2) rec.free(i);
+  const z = rec.calloc(4096);
+  rec.realloc(z, 0);
+  saveTrace(file, rec.finish());
+}
+
+beforeAll(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'offheap-bench-'));
+  const trace = path.join(dir, 'tiny.trace');
+  tinyTrace(trace);
+  full = runBench(['--tiny', '--jobs', '2'], path.join(dir, 'full'));
+  replay = runBench(['--tiny', '--jobs', '2', '--trace', trace], path.join(dir, 'replay'));
+}, 400_000);
+
+afterAll(() => {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/* ------------------------------------------------------------------------------------------- */
+/* The JSON's documented shape (bench/js/README.md, "The JSON")                                */
+/* ------------------------------------------------------------------------------------------- */
+
+const isNum = (x: unknown): x is number => typeof x === 'number' && Number.isFinite(x);
+const isPos = (x: unknown): boolean => isNum(x) && x > 0;
+const isStr = (x: unknown): x is string => typeof x === 'string';
+const isObj = (x: unknown): x is Json => typeof x === 'object' && x !== null && !Array.isArray(x);
+
+function cellErrors(where: string, c: unknown, trace: boolean): string[] {
+  const e: string[] = [];
+  const need = (ok: boolean, what: string): void => {
+    if (!ok) e.push(`${where}: ${what}`);
+  };
+  if (!isObj(c)) return [`${where}: not an object`];
+  need(isStr(c.contestant) && CONTESTANT_IDS.includes(c.contestant), 'contestant id');
+  need(c.error === undefined, `error ${String(c.error)}`);
+  need(Array.isArray(c.samplesNs) && c.samplesNs.length >= 2 && c.samplesNs.every(isPos), 'samplesNs: finite, > 0');
+  for (const k of ['medianNs', 'minNs', 'maxNs', 'opsPerSec', 'opsPerSample', 'ratioToAllocUnsafe', 'ratioToBest', 'peakRss', 'rssStart']) {
+    need(isPos(c[k]), `${k} finite and > 0 (got ${String(c[k])})`);
+  }
+  need(isNum(c.spread) && (c.spread as number) >= 0, 'spread >= 0');
+  need(isNum(c.ratioToBest) && (c.ratioToBest as number) >= 1 - 1e-9, 'ratioToBest >= 1');
+  need(isNum(c.rounds) && c.rounds === 1, 'rounds');
+  need(Array.isArray(c.childPids) && c.childPids.length === c.rounds, 'childPids');
+  need(isNum(c.peakLiveBytes) && (c.peakLiveBytes as number) >= 0, 'peakLiveBytes');
+  const gc = c.gc;
+  need(
+    isObj(gc) && ['minorPerSample', 'majorPerSample', 'msPerSample', 'majorPer10kOps'].every((k) => isNum(gc[k]) && (gc[k] as number) >= 0),
+    'gc figures',
+  );
+  const family = CONTESTANTS.find((x) => x.id === c.contestant) as { family?: string } | undefined;
+  if (family?.family === 'gc' || c.contestant === 'typedarray-pool') {
+    need(c.memory === null, 'memory null for contestants without memory figures');
+  } else {
+    const m = c.memory;
+    need(isObj(m) && isStr(m.source) && isNum(m.committed) && isNum(m.inUse) && isNum(m.liveAllocations), 'memory figures');
+    if (family?.family === 'offheap') need(isObj(m) && isNum(m.peakCommitted) && (m.peakCommitted as number) >= 0, 'memory.peakCommitted >= 0');
+  }
+  if (trace) {
+    need(isNum(c.peakCommitted) && (c.peakCommitted as number) >= 0, 'peakCommitted >= 0');
+    need(isStr(c.committedSource), 'committedSource');
+    need(isNum(c.peakRssGrowth), 'peakRssGrowth');
+    need(isNum(c.fragmentation) && (c.fragmentation as number) >= 0, 'fragmentation');
+    need(isPos(c.passesPerSample), 'passesPerSample');
+  }
+  return e;
+}
+
+function shapeErrors(j: Json, expectTraces: number, expectWorkloads: string[]): string[] {
+  const e: string[] = [];
+  const need = (ok: boolean, what: string): void => {
+    if (!ok) e.push(what);
+  };
+  need(j.schema === 'offheap-bench-js/1', 'schema');
+  need(isStr(j.tool), 'tool');
+  need(j.mode === 'tiny', 'mode');
+  need(typeof j.partial === 'boolean', 'partial');
+  need(isStr(j.date) && !Number.isNaN(Date.parse(j.date as string)), 'date');
+  need(isNum(j.elapsedS), 'elapsedS');
+  need(j.git === null || isStr(j.git), 'git');
+  const h = j.host;
+  need(
+    isObj(h) && isStr(h.node) && isStr(h.v8) && isStr(h.napi) && isStr(h.cpu) && isPos(h.cpus) && isStr(h.platform) && isPos(h.totalmem),
+    'host: node, v8, napi, cpu, cpus, platform, totalmem',
+  );
+  need(isObj(h) && Array.isArray(h.loadavg) && h.loadavg.length === 3, 'host.loadavg');
+  const v = j.versions;
+  need(isObj(v) && isStr(v.offheap) && isStr(v['@thi.ng/malloc']) && isStr(v['typedarray-pool']), 'versions');
+  const p = j.params;
+  need(
+    isObj(p) && ['samples', 'sampleMs', 'warmMs', 'chunkMs', 'seed', 'rounds'].every((k) => isPos(p[k])) && p.scale === 'tiny',
+    'params',
+  );
+  need(j.baseline === 'allocUnsafe', 'baseline');
+  need(
+    Array.isArray(j.contestants) &&
+      j.contestants.length === CONTESTANT_IDS.length &&
+      j.contestants.every((c: unknown) => isObj(c) && isStr(c.id) && isStr(c.short) && isStr(c.label) && isStr(c.family) && isStr(c.description)),
+    'contestants',
+  );
+  need(Array.isArray(j.workloads), 'workloads');
+  const ws = (Array.isArray(j.workloads) ? j.workloads : []) as unknown[];
+  need(
+    JSON.stringify(ws.map((w) => (isObj(w) ? w.id : null))) === JSON.stringify(expectWorkloads),
+    `workloads ${JSON.stringify(ws.map((w) => (isObj(w) ? w.id : null)))}`,
+  );
+  for (const w of ws) {
+    if (!isObj(w)) {
+      e.push('workload not an object');
+      continue;
+    }
+    need(isStr(w.title) && isStr(w.op) && isPos(w.opsPerUnit) && isObj(w.info), `workload ${String(w.id)}: title, op, opsPerUnit, info`);
+    need(isStr(w.best) && CONTESTANT_IDS.includes(w.best as string), `workload ${String(w.id)}: best`);
+    need(Array.isArray(w.results) && w.results.length === CONTESTANT_IDS.length, `workload ${String(w.id)}: one result per contestant`);
+    for (const c of (w.results as unknown[]) ?? []) e.push(...cellErrors(`${String(w.id)}/${String(isObj(c) ? c.contestant : '?')}`, c, false));
+  }
+  const ts = (Array.isArray(j.traces) ? j.traces : []) as unknown[];
+  need(ts.length === expectTraces, `traces: ${ts.length}, expected ${expectTraces}`);
+  for (const t of ts) {
+    if (!isObj(t)) {
+      e.push('trace not an object');
+      continue;
+    }
+    need(isStr(t.name) && isStr(t.file) && isPos(t.operations) && Array.isArray(t.comments), `trace ${String(t.name)}: name, file, operations, comments`);
+    need(isObj(t.stats) && isNum(t.stats.peakLiveBytes) && t.stats.operations === t.operations, `trace ${String(t.name)}: stats`);
+    need(isStr(t.best), `trace ${String(t.name)}: best`);
+    need(Array.isArray(t.results) && t.results.length === CONTESTANT_IDS.length, `trace ${String(t.name)}: one result per contestant`);
+    for (const c of (t.results as unknown[]) ?? []) e.push(...cellErrors(`trace ${String(t.name)}/${String(isObj(c) ? c.contestant : '?')}`, c, true));
+  }
+  need(Array.isArray(j.targets), 'targets');
+  for (const t of (j.targets as unknown[]) ?? []) {
+    need(
+      isObj(t) && isStr(t.workload) && isStr(t.of) && isStr(t.vs) && isStr(t.target) && isPos(t.ratio) && typeof t.met === 'boolean' && isStr(t.measured),
+      `target ${JSON.stringify(t)}`,
+    );
+  }
+  need(Array.isArray(j.errors) && j.errors.length === 0, `errors: ${JSON.stringify(j.errors)}`);
+  need(isStr(j.table) && (j.table as string).length > 100, 'table');
+  return e;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+
+describe('npm run bench -- --tiny (every contestant x every workload and shipped trace)', () => {
+  test('exits 0 and prints the table, the summary and the targets', () => {
+    if (full.status !== 0) console.error(full.stderr.slice(-4000), full.stdout.slice(-4000));
+    expect(full.status).toBe(0);
+    expect(full.stdout).toMatch(/^offheap bench \(JavaScript\)/);
+    expect(full.stdout).toMatch(/\nsummary: /);
+    expect(full.stdout).toMatch(/\ntargets \(shared\/DESIGN\.md/);
+    expect(full.stdout).toMatch(/\d+ of \d+ targets met/);
+    expect(full.stderr).toMatch(/one child process each/);
+  });
+
+  test('writes js-<date>-tiny.{json,svg} and js-latest-tiny.{json,svg}', () => {
+    expect(full.files.filter((f) => /^js-\d{4}-\d\d-\d\dT\d{6}Z-tiny\.(json|svg)$/.test(f))).toHaveLength(2);
+    expect(full.files).toEqual(expect.arrayContaining(['js-latest-tiny.json', 'js-latest-tiny.svg']));
+    expect(full.files.some((f) => f.endsWith('.tmp'))).toBe(false);
+  });
+
+  test('the JSON has the documented shape; every contestant has finite, positive numbers everywhere', () => {
+    const shipped = fs.readdirSync(path.join(ROOT, 'bench', 'traces')).filter((f) => f.endsWith('.trace')).length;
+    expect(shipped).toBeGreaterThanOrEqual(2);
+    expect(shapeErrors(full.json, shipped, WORKLOAD_IDS)).toEqual([]);
+    expect(full.json.partial).toBe(false);
+  });
+
+  test('the targets of DESIGN.md are all checked, each met or missed', () => {
+    const targets = full.json.targets as Array<{ workload: string; of: string }>;
+    expect(targets.length).toBe(22);
+    expect(new Set(targets.map((t) => t.workload))).toEqual(new Set(['pair-64', 'pair-4k', 'pair-64k', 'pair-1m']));
+  });
+
+  test('the arenas report committed and live bytes; the churn keeps its working set', () => {
+    const churn = (full.json.workloads as Array<{ id: string; results: Array<Json> }>).find((w) => w.id === 'churn');
+    const info = (full.json.workloads as Array<{ id: string; info: Json }>).find((w) => w.id === 'churn')?.info as Json;
+    for (const id of ['dl-safe', 'dl-fast', 'buddy-safe', 'buddy-fast']) {
+      const c = churn?.results.find((x) => x.contestant === id) as Json;
+      const m = c.memory as Json;
+      expect(m.liveAllocations).toBe(info.liveBlocks);
+      expect(m.committed as number).toBeGreaterThanOrEqual(m.inUse as number);
+      expect(m.inUse as number).toBeGreaterThan(0);
+      expect(c.fragmentation as number).toBeGreaterThan(0);
+    }
+  });
+
+  test('the SVG is well-formed plain SVG 1.1 with a bar for every result', () => {
+    const svg = full.svg;
+    expect(xmlWellFormedError(svg)).toBeNull();
+    expect(svg).toMatch(/^<\?xml version="1\.0" encoding="UTF-8"/);
+    expect(svg).toMatch(/<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" version="1\.1"/);
+    expect(svg).not.toMatch(/<script|<style|javascript:|<foreignObject|\son[a-z]+="/i);
+    const groups = (full.json.workloads as unknown[]).length + (full.json.traces as unknown[]).length;
+    const bars = svg.match(/<rect [^>]*fill="#[0-9a-f]{6}"><title>/g) ?? [];
+    expect(bars.length).toBe(groups * CONTESTANT_IDS.length);
+    expect(fs.readFileSync(path.join(dir, 'full', 'js-latest-tiny.svg'), 'utf8')).toBe(svg);
+  });
+});
+
+describe('npm run bench -- --trace FILE', () => {
+  test('replays a tiny trace on every contestant (a partial run: no latest files)', () => {
+    if (replay.status !== 0) console.error(replay.stderr.slice(-4000), replay.stdout.slice(-4000));
+    expect(replay.status).toBe(0);
+    expect(shapeErrors(replay.json, 1, [])).toEqual([]);
+    expect(replay.json.partial).toBe(true);
+    expect(replay.files.some((f) => f.startsWith('js-latest'))).toBe(false);
+    expect(replay.files.filter((f) => /-tiny-partial\.(json|svg)$/.test(f))).toHaveLength(2);
+    expect(xmlWellFormedError(replay.svg)).toBeNull();
+    const t = (replay.json.traces as Array<Json>)[0] as Json;
+    expect(t.name).toBe('tiny');
+    expect((t.stats as Json).resets).toBe(1);
+    expect(replay.stdout).toMatch(/\[trace tiny\]/);
+  });
+});
+
+describe('the SVG writer and the XML checker', () => {
+  test('text is escaped', () => {
+    const cell = (id: string, r: number): Json => ({ contestant: id, medianNs: 10 * r, ratioToAllocUnsafe: r });
+    const json = {
+      mode: 'x<&>"y',
+      date: '2026-01-01T00:00:00.000Z',
+      host: { node: 'v0 <&>', v8: '1', cpu: 'A & B <cpu>', cpus: 2 },
+      contestants: [
+        { id: 'allocUnsafe', label: 'Buffer.allocUnsafe' },
+        { id: 'a', label: '<a> & "b"' },
+      ],
+      workloads: [{ id: 'w', title: 'x < y & z', results: [cell('allocUnsafe', 1), cell('a', 0.01)] }],
+      traces: [{ name: 't&t', operations: 3, results: [cell('allocUnsafe', 1), { contestant: 'a', error: 'boom' }] }],
+    };
+    const svg = report.renderSvg(json);
+    expect(xmlWellFormedError(svg)).toBeNull();
+    expect(svg).toContain('&lt;a&gt; &amp; &quot;b&quot;');
+  });
+
+  test.each([
+    ['<svg><g></svg>', /does not match/],
+    ['<svg>', /unclosed/],
+    ['<svg a="1" a="2"/>', /duplicate/],
+    ['<svg a=1/>', /unquoted/],
+    ['<svg>a & b</svg>', /reference/],
+    ['<svg/><svg/>', /more than one root/],
+    ['text<svg/>', /outside/],
+    ['<svg><!-- a -- b --></svg>', /--/],
+    ['<svg x="<"/>', /'<'/],
+    ['', /no root/],
+  ])('the checker rejects %j', (xml, re) => {
+    expect(xmlWellFormedError(xml)).toMatch(re);
+  });
+
+  test('the checker accepts a well-formed document', () => {
+    expect(
+      xmlWellFormedError('<?xml version="1.0"?>\n<!-- c -->\n<svg a=\'1\' b="&amp;&#60;&#x3e;"><t>x &lt; y</t><g/></svg>\n'),
+    ).toBeNull();
+  });
+});
+
+describe('the example programs', () => {
+  test.each([
+    ['json-service.js', ['--requests', '150']],
+    ['physics-step.js', ['--steps', '60', '--particles', '50']],
+    ['log-batcher.js', ['--records', '600']],
+  ])('%s records a valid trace', (file, args) => {
+    const out = path.join(dir, `${file}.trace`);
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'examples', file), ...args, '--out', out], { cwd: ROOT, encoding: 'utf8' });
+    if (r.status !== 0) console.error(r.stderr);
+    expect(r.status).toBe(0);
+    const t = loadTrace(out);
+    const s = t.stats();
+    expect(s.operations).toBeGreaterThan(50);
+    expect(s.liveBlocksAtEnd).toBe(0);
+    expect(t.comments[0]).toMatch(new RegExp(`recorded by examples/${file}`));
+  });
+});

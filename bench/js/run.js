@@ -320,6 +320,24 @@ async function main() {
   json.table = report.formatTable(json);
   console.log(json.table);
 
+  // Shared arenas across worker_threads: 1, 2 and 4 workers (bench/js/shared.js, which runs
+  // each cell in its own child process). Part of every complete run.
+  if (!partial) {
+    const tmp = path.join(os.tmpdir(), `offheap-shared-${process.pid}.json`);
+    const flag = mode === 'full' ? [] : [`--${mode}`];
+    const r = cp.spawnSync(process.execPath, [path.join(__dirname, 'shared.js'), ...flag, '--json', tmp], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    if (r.status === 0 && fs.existsSync(tmp)) {
+      json.shared = JSON.parse(fs.readFileSync(tmp, 'utf8'));
+      fs.unlinkSync(tmp);
+      console.log(`\n${r.stdout.trimEnd()}`);
+    } else {
+      errors.push({ group: 'shared', contestant: 'shared.js', error: `exit ${r.status}` });
+    }
+  }
+
   // Files.
   const outDir = path.resolve(args.out ?? path.join(ROOT, 'bench', 'results'));
   fs.mkdirSync(outDir, { recursive: true });

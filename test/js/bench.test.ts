@@ -236,6 +236,19 @@ describe('npm run bench -- --tiny (every contestant x every workload and shipped
     expect(new Set(targets.map((t) => t.workload))).toEqual(new Set(['pair-64', 'pair-4k', 'pair-64k', 'pair-1m']));
   });
 
+  test('shared arenas: 1, 2 and 4 workers for each of the three contestants, with throughput and scaling', () => {
+    const shared = full.json.shared as { results: Array<{ contestant: string; threads: number; opsPerSec: number; scaling: number }> };
+    expect(shared).toBeDefined();
+    const cells = shared.results.map((r) => `${r.contestant}/${r.threads}`).sort();
+    expect(cells).toEqual(
+      ['arena-per-worker', 'shared-arena', 'thi.ng-sab-lock'].flatMap((c) => [1, 2, 4].map((t) => `${c}/${t}`)).sort(),
+    );
+    for (const r of shared.results) {
+      expect(Number.isFinite(r.opsPerSec) && r.opsPerSec > 0).toBe(true);
+      expect(Number.isFinite(r.scaling) && r.scaling > 0).toBe(true);
+    }
+  });
+
   test('the arenas report committed and live bytes; the churn keeps its working set', () => {
     const churn = (full.json.workloads as Array<{ id: string; results: Array<Json> }>).find((w) => w.id === 'churn');
     const info = (full.json.workloads as Array<{ id: string; info: Json }>).find((w) => w.id === 'churn')?.info as Json;

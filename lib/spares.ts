@@ -10,7 +10,7 @@
  * tag of the block at offset `off` is `tags[off >>> shift]`, equal to
  * `c | high(off)` while the user holds the block and `c | SPARE | high(off)`
  * while it sits in a stack. Stacks are bounded (about STACK_BYTES each, about
- * 4 MiB in all), and go back to the allocator on out-of-memory, `trim()` and
+ * 2 MiB in all; a refill takes about REFILL_BYTES), and go back to the allocator on out-of-memory, `trim()` and
  * `stats()`.
  *
  * @internal
@@ -24,8 +24,10 @@ export const SPARE_MAX_BYTES = 65536;
 /** Classes 1..32: 16-byte steps up to 512; 33..60: four steps per doubling up to 64 KiB. */
 const CLASSES = 60;
 /** A stack holds about this many bytes (at least 2 and at most 64 blocks); when full, half goes back. */
-const STACK_BYTES = 128 * 1024;
+const STACK_BYTES = 64 * 1024;
 const MAX_DEPTH = 64;
+/** A refill takes about this many bytes (at least 1 and at most half a stack of blocks). */
+const REFILL_BYTES = 4 * 1024;
 /** Where the mailbox's batch of offsets starts (IO_BATCH_AT in arena.h). */
 const IO_BATCH_AT = 4;
 
@@ -58,6 +60,7 @@ export class Spares {
   readonly #stack: Float64Array;
   readonly #base = new Int32Array(CLASSES + 1);
   readonly #depth = new Int32Array(CLASSES + 1);
+  readonly #refillCount = new Int32Array(CLASSES + 1);
   readonly #count = new Int32Array(CLASSES + 1);
 
   constructor(h: NativeArenaHandle, io: Float64Array, tags: ArrayBuffer, tagShift: number) {
@@ -75,6 +78,7 @@ export class Spares {
       }
       this.#base[c] = total;
       this.#depth[c] = Math.max(2, Math.min(MAX_DEPTH, Math.floor(STACK_BYTES / bytes)));
+      this.#refillCount[c] = Math.max(1, Math.min((this.#depth[c] as number) >>> 1, Math.floor(REFILL_BYTES / bytes)));
       total += this.#depth[c] as number;
     }
     this.#stack = new Float64Array(total);
@@ -147,7 +151,7 @@ export class Spares {
   #refill(c: number): number {
     const io = this.#io;
     io[0] = c;
-    io[1] = (this.#depth[c] as number) >>> 1;
+    io[1] = this.#refillCount[c] as number;
     io[2] = spareClassBytes(c);
     (this.#h.refillIO as () => void)();
     const k = io[1] as number;

@@ -393,7 +393,7 @@ static Napi::Value Stats(const Napi::CallbackInfo& info) {
     if (a->live_count == 0 && !a->corrupted && core_fresh_largest(a) > largest)
       largest = core_fresh_largest(a);
     o.Set("largestFree", (double)largest);
-    o.Set("peakCommitted", (double)maxfp);
+    o.Set("peakCommitted", (double)(maxfp > a->peak_carried ? maxfp : a->peak_carried));
     detail.Set("allocator", "dlmalloc");
     detail.Set("segmentBytes", (double)mi.arena);
     detail.Set("directMappedBytes", (double)mi.hblkhd);
@@ -413,8 +413,8 @@ static Napi::Value Stats(const Napi::CallbackInfo& info) {
     buddy_stats(a->buddy, &bs);
     /* committed: the region less the pages known to read as zeros (never
      * touched since the region was fresh, or given back by trim), i.e. what
-     * may be backed by memory; peakCommitted its exact high-water mark since
-     * the arena was created or reset (reset re-creates the instance). Known-
+     * may be backed by memory; peakCommitted its exact high-water mark (the
+     * instance's since it was made, or the one before a reset). Known-
      * zero pages lie wholly in free blocks (I6 in buddy.c), so inUse <=
      * committed and free = committed - inUse keeps inUse + free ===
      * committed; the max() only guards a corrupted instance, whose figures
@@ -422,6 +422,7 @@ static Napi::Value Stats(const Napi::CallbackInfo& info) {
      * committed; all free-block bytes are detail.freeBlockBytes. */
     size_t committed = bs.committed_bytes > bs.used_bytes ? bs.committed_bytes : bs.used_bytes;
     size_t peak = bs.peak_committed_bytes > committed ? bs.peak_committed_bytes : committed;
+    if (a->peak_carried > peak) peak = a->peak_carried;
     o.Set("committed", (double)committed);
     o.Set("inUse", (double)bs.used_bytes);
     o.Set("free", (double)(committed - bs.used_bytes));
@@ -473,6 +474,9 @@ static Napi::Value Reset(const Napi::CallbackInfo& info) {
   int g = guard(a);
   if (g) return Napi::Number::New(info.Env(), g);
   if (a->safe) safe_views_detach_all(info.Env(), a);
+  /* The new instance starts its peak at zero; stats() keeps reporting the larger. */
+  size_t peak = core_peak_committed(a);
+  if (peak > a->peak_carried) a->peak_carried = peak;
   core_release(a);
   a->live_count = 0;
   int s = core_init(a);

@@ -121,6 +121,7 @@ struct Arena {
   bool core_released = false;
   size_t live_count = 0;
   size_t fresh_largest = 0; /* largest free block of the fresh core */
+  size_t peak_carried = 0;  /* peak committed bytes of the instances before the last reset */
   std::atomic<int> refs{1}; /* 1 = the JS handle */
 
   /* safe views */
@@ -162,6 +163,7 @@ int core_check(Arena* a);
 void core_note_failure(Arena* a);           /* after a NULL: corrupted or out of memory */
 size_t core_largest_free(Arena* a);
 size_t core_fresh_largest(Arena* a);
+size_t core_peak_committed(Arena* a);       /* this instance's high-water mark of committed bytes */
 
 /* spares.cc */
 int spares_create(Arena* a);               /* the tag map (fast mode) */

@@ -193,6 +193,14 @@ void* core_memalign(Arena* a, size_t align, size_t n) {
 
 size_t core_fresh_largest(Arena* a) { return a->fresh_largest; }
 
+size_t core_peak_committed(Arena* a) {
+  if (a->corrupted) return 0;
+  CurrentArena cur(a);
+  if (a->kind == KIND_DLMALLOC) return a->msp ? mspace_max_footprint(a->msp) : 0;
+  buddy_stats_t bs;
+  return (a->buddy && buddy_stats(a->buddy, &bs) == BUDDY_OK) ? bs.peak_committed_bytes : 0;
+}
+
 int core_validate(Arena* a, const void* p) {
   if (a->kind == KIND_DLMALLOC) {
     int s = status_from_dl(mspace_validate(a->msp, p));

@@ -98,6 +98,19 @@ describe.each(COMBOS)('%s arena, %s views', (allocator, views) => {
     expect(bad).toEqual([]);
   });
 
+  test('stats: reset keeps peakCommitted (the largest committed so far)', () => {
+    const arena = makeArena(allocator, views);
+    const b = arena.alloc(3 * MiB);
+    b.fill(1);
+    arena.free(b);
+    const peak = arena.stats().peakCommitted;
+    expect(peak).toBeGreaterThanOrEqual(3 * MiB);
+    arena.reset();
+    const s = arena.stats();
+    expect(s.peakCommitted).toBe(peak);
+    expect(s.committed).toBeLessThan(peak);
+  });
+
   test('default options: new Arena() and new Arena({}) work', () => {
     for (const a of [new Arena(), new Arena({})]) {
       try {

@@ -762,7 +762,8 @@ int buddy_init(buddy_t** out, void* meta, size_t meta_size, void* base, size_t r
   if (cfg != NULL) c = *cfg;
   unsigned L = min_shift_of(c.min_block);
   if (L == 0 || L >= 8 * sizeof(size_t) - 1) return BUDDY_E_INVALID;
-  if (c.flags & ~(unsigned)(BUDDY_LOCKED | BUDDY_TRACK_ZERO | BUDDY_REGION_ZEROED | BUDDY_NO_CACHE))
+  if (c.flags &
+      ~(unsigned)(BUDDY_LOCKED | BUDDY_TRACK_ZERO | BUDDY_REGION_ZEROED | BUDDY_NO_CACHE | BUDDY_META_ZEROED))
     return BUDDY_E_INVALID;
   if (c.flags & BUDDY_REGION_ZEROED) c.flags |= BUDDY_TRACK_ZERO;
   if (c.cache_orders > BUDDY_CACHE_ORDERS_MAX || c.cache_limit > BUDDY_CACHE_LIMIT_MAX)
@@ -798,7 +799,8 @@ int buddy_init(buddy_t** out, void* meta, size_t meta_size, void* base, size_t r
     return BUDDY_E_BAD_META;
   if (m < hi && lo < m + need) return BUDDY_E_BAD_META; /* user writes could reach it */
 
-  memset(meta, 0, need);
+  if (!(c.flags & BUDDY_META_ZEROED)) memset(meta, 0, need);
+  c.flags &= ~BUDDY_META_ZEROED; /* a fact about this call, not a mode of the instance */
   buddy_t* b = (buddy_t*)meta;
   b->base = lo;
   b->end = hi;

@@ -93,6 +93,10 @@ const char* buddy_status_name(int status);
 #define BUDDY_REGION_ZEROED 0x4u /* the region reads as zeros now (fresh mmap);
                                     implies BUDDY_TRACK_ZERO */
 #define BUDDY_NO_CACHE 0x8u      /* no lazy cache: every free merges at once */
+#define BUDDY_META_ZEROED 0x10u  /* buddy_init only: the metadata memory reads as zeros
+                                    (fresh mmap, or given back with madvise), so it is not
+                                    cleared: parts no allocation reaches are never written,
+                                    and a large region's bitmaps stay mostly uncommitted */
 
 /* The lazy cache: for the lowest `cache_orders` orders, up to `cache_limit`
  * freed blocks per order are kept unmerged and handed out again first (last

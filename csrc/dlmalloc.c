@@ -2750,7 +2750,20 @@ size_t mspace_livemap_bytes(size_t length) {
   return granules / 8 + ((granules % 8) != 0);
 }
 
+static int set_bounds(mspace msp, void* lo, size_t length, unsigned char* livemap, size_t livemap_bytes,
+                      int zeroed);
+
 int mspace_set_bounds(mspace msp, void* lo, size_t length, unsigned char* livemap, size_t livemap_bytes) {
+  return set_bounds(msp, lo, length, livemap, livemap_bytes, 0);
+}
+
+int mspace_set_bounds_zeroed(mspace msp, void* lo, size_t length, unsigned char* livemap,
+                             size_t livemap_bytes) {
+  return set_bounds(msp, lo, length, livemap, livemap_bytes, 1);
+}
+
+static int set_bounds(mspace msp, void* lo, size_t length, unsigned char* livemap, size_t livemap_bytes,
+                      int zeroed) {
   mstate ms = (mstate)msp;
   if (!ok_magic(ms) || lo == 0 || length == 0 || !is_aligned(lo) ||
       (uintptr_t)lo + length < (uintptr_t)lo)
@@ -2762,7 +2775,7 @@ int mspace_set_bounds(mspace msp, void* lo, size_t length, unsigned char* livema
     ms->least_addr = (char*)lo;
     ms->highest_addr = (char*)lo + length;
     ms->livemap = livemap;
-    if (livemap != 0) memset(livemap, 0, mspace_livemap_bytes(length));
+    if (livemap != 0 && !zeroed) memset(livemap, 0, mspace_livemap_bytes(length));
     ms->mflags |= BOUNDED_BIT;
     result = DL_OK;
   }

@@ -224,6 +224,11 @@ size_t mspace_livemap_bytes(size_t length);
  * O(1) and exact and lets free and realloc reject bad pointers exactly.
  * Call before the first allocation. DL_OK, or DL_E_INVALID for bad arguments
  * (misaligned or empty range, a map too small, a heap already in use). */
+/* As mspace_set_bounds, for a `livemap` that already reads as zeros (fresh
+ * anonymous memory, or given back with madvise): it is not cleared, so only
+ * the parts covering used memory are ever written (and made resident). */
+int mspace_set_bounds_zeroed(mspace msp, void* lo, size_t length, unsigned char* livemap,
+                             size_t livemap_bytes);
 int mspace_set_bounds(mspace msp, void* lo, size_t length, unsigned char* livemap,
                       size_t livemap_bytes);
 #endif /* MSPACES */

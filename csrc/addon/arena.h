@@ -119,6 +119,7 @@ struct Arena {
   bool corrupted = false;
   bool destroyed = false;
   bool core_released = false;
+  bool maps_zeroed = true; /* region, metadata and maps read as zeros (region.cc) */
   size_t live_count = 0;
   size_t fresh_largest = 0; /* largest free block of the fresh core */
   size_t peak_carried = 0;  /* peak committed bytes of the instances before the last reset */

@@ -77,14 +77,20 @@ int region_create(Arena* a, int kind, size_t capacity, size_t min_block) {
   return core_init(a);
 }
 
-/* Creates the allocator over a region that reads as zeros. */
+/* Creates the allocator over the region. When the region and the maps read
+ * as zeros (fresh, or released), nothing is cleared and untouched parts stay
+ * uncommitted; otherwise the maps are cleared and no page is taken as zero. */
 int core_init(Arena* a) {
   CurrentArena cur(a);
+  unsigned zeroed = a->maps_zeroed ? (BUDDY_REGION_ZEROED | BUDDY_META_ZEROED) : 0u;
   if (a->kind == KIND_DLMALLOC) {
     buddy_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.min_block = kPage;
-    cfg.flags = BUDDY_TRACK_ZERO | BUDDY_REGION_ZEROED;
+    /* Region and metadata are fresh mappings or were given back (core_release):
+     * they read as zeros, so nothing is cleared and untouched parts stay
+     * uncommitted (a 4 GiB arena's maps would otherwise cost tens of MiB). */
+    cfg.flags = BUDDY_TRACK_ZERO | zeroed;
     if (buddy_init(&a->pages, a->pages_meta, a->pages_meta_len, a->base, a->capacity, &cfg) !=
         BUDDY_OK)
       return ST_INVALID;
@@ -99,13 +105,16 @@ int core_init(Arena* a) {
       if (a->tuning[i][0] == M_MMAP_THRESHOLD || a->tuning[i][0] == M_TRIM_THRESHOLD) chosen = true;
     }
     if (!chosen && mspace_set_param(a->msp, M_MMAP_DYNAMIC, 1) != 1) return ST_INVALID;
-    if (mspace_set_bounds(a->msp, a->base, a->capacity, a->livemap, a->livemap_len) != DL_OK)
+    int b = a->maps_zeroed
+                ? mspace_set_bounds_zeroed(a->msp, a->base, a->capacity, a->livemap, a->livemap_len)
+                : mspace_set_bounds(a->msp, a->base, a->capacity, a->livemap, a->livemap_len);
+    if (b != DL_OK)
       return ST_INVALID;
   } else {
     buddy_config cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.min_block = a->min_block;
-    cfg.flags = BUDDY_LOCKED | BUDDY_TRACK_ZERO | BUDDY_REGION_ZEROED;
+    cfg.flags = BUDDY_LOCKED | BUDDY_TRACK_ZERO | zeroed;
     if (buddy_init(&a->buddy, a->buddy_meta, a->buddy_meta_len, a->base, a->capacity, &cfg) !=
         BUDDY_OK)
       return ST_INVALID;
@@ -121,25 +130,31 @@ int core_init(Arena* a) {
 }
 
 /* Gives every page back to the OS and drops the allocator state, without
- * walking heap memory (it may be damaged): the region then reads as zeros
- * and core_init can start over on it. */
+ * walking heap memory (it may be damaged): the region and the maps then
+ * read as zeros (maps_zeroed, unless the OS refused) and core_init can start
+ * over on them. */
 void core_release(Arena* a) {
   if (a->core_released) return;
+  bool zeroed = true;
+  auto give_back = [&zeroed](void* p, size_t n) {
+    if (p && n && madvise(p, n, MADV_DONTNEED) != 0) zeroed = false;
+  };
   if (a->kind == KIND_DLMALLOC) {
     /* The mspace's state is caller memory: nothing in it needs releasing
      * when the pages go back all at once. */
     a->msp = nullptr;
     if (a->pages) buddy_destroy(a->pages);
     a->pages = nullptr;
-    if (a->livemap) madvise(a->livemap, a->livemap_len, MADV_DONTNEED);
-    if (a->pages_meta) madvise(a->pages_meta, a->pages_meta_len, MADV_DONTNEED);
+    give_back(a->livemap, a->livemap_len);
+    give_back(a->pages_meta, a->pages_meta_len);
   } else {
     if (a->buddy) buddy_destroy(a->buddy);
     a->buddy = nullptr;
-    if (a->buddy_meta) madvise(a->buddy_meta, a->buddy_meta_len, MADV_DONTNEED);
+    give_back(a->buddy_meta, a->buddy_meta_len);
   }
-  if (a->base) madvise(a->base, a->capacity, MADV_DONTNEED);
+  give_back(a->base, a->capacity);
   spares_clear(a);
+  a->maps_zeroed = zeroed;
   a->core_released = true;
 }
 

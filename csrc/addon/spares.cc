@@ -32,6 +32,7 @@
 #include <sys/mman.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "arena.h"
 
@@ -70,7 +71,7 @@ int spares_create(Arena* a) {
 }
 
 void spares_clear(Arena* a) {
-  if (a->tags) madvise(a->tags, a->tags_len, MADV_DONTNEED);
+  if (a->tags && madvise(a->tags, a->tags_len, MADV_DONTNEED) != 0) memset(a->tags, 0, a->tags_len);
 }
 
 void spares_unmap(Arena* a) {

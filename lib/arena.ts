@@ -174,16 +174,10 @@ const DEFAULT_CAPACITY = 256 * 1024 * 1024;
 const MIN_CAPACITY = 65536;
 const MAX_CAPACITY = 2 ** 47;
 const MAX_FAST_CAPACITY = 2 ** 32;
-/** Offsets of a fast-mode arena are below 2^32 (its capacity). */
-const OFFSET_LIMIT = 2 ** 32;
 const M_TRIM_THRESHOLD = -1;
 const M_GRANULARITY = -2;
 const M_MMAP_THRESHOLD = -3;
 const INT_MAX = 2 ** 31 - 1;
-
-function typeTypeRef(ref: unknown): TypeError {
-  return typeError('view', 'ref', 'an object { offset, length } from arena.ref()', ref);
-}
 
 function isPow2(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 1 && 2 ** Math.round(Math.log2(n)) === n;
@@ -371,7 +365,9 @@ export class Arena {
   view(ref: ArenaRef): Buffer {
     this.#alive('view');
     if (this.#safe) throw rangeError('view', 'this arena', "an arena with views: 'fast'", 'a safe-view arena');
-    if (ref === null || typeof ref !== 'object') throw typeTypeRef(ref);
+    if (ref === null || typeof ref !== 'object') {
+      throw typeError('view', 'ref', 'an object { offset, length } from arena.ref()', ref);
+    }
     const off = checkInt('view', 'ref.offset', ref.offset, 0, this.capacity);
     const len = checkInt('view', 'ref.length', ref.length, 0, this.#limit);
     const usable = off < this.capacity ? this.#h.usable(off) : ST_NOT_ALLOCATED;
@@ -611,7 +607,7 @@ export class Arena {
     } else {
       // A view this arena made names its block in its brand; others show buffer and offset.
       let off = brandOf(view) - this.#key;
-      if (!(off >= 0 && off < OFFSET_LIMIT)) {
+      if (!(off >= 0 && off < MAX_FAST_CAPACITY)) {
         if (view.buffer !== this.#region) this.#fail('free', ST_FOREIGN, view);
         off = view.byteOffset;
       }

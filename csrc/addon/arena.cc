@@ -85,22 +85,14 @@ static inline napi_value allocated(Call& c, void* p) {
 
 /* ---- fast mode ------------------------------------------------------------ */
 
-static napi_value fast_alloc(napi_env env, napi_callback_info info) {
+/* alloc(n) and calloc(n): the block F gives, as an offset. */
+template <void* (*F)(Arena*, size_t)>
+static napi_value fast_alloc_with(napi_env env, napi_callback_info info) {
   Call c;
   if (int e = enter(env, info, 1, &c)) return num(env, e);
   size_t n;
   if (!get_size(env, c.argv[0], c.a->capacity, &n)) return num(env, ST_INVALID);
-  void* p = core_malloc(c.a, n);
-  return allocated(c, p);
-}
-
-static napi_value fast_calloc(napi_env env, napi_callback_info info) {
-  Call c;
-  if (int e = enter(env, info, 1, &c)) return num(env, e);
-  size_t n;
-  if (!get_size(env, c.argv[0], c.a->capacity, &n)) return num(env, ST_INVALID);
-  void* p = core_calloc(c.a, n);
-  return allocated(c, p);
+  return allocated(c, F(c.a, n));
 }
 
 static napi_value fast_memalign(napi_env env, napi_callback_info info) {
@@ -253,23 +245,15 @@ static inline bool safe_retry(napi_env env, Arena* a) {
   return !a->corrupted && safe_views_reclaim_collected(env, a) > 0;
 }
 
-static napi_value safe_alloc(napi_env env, napi_callback_info info) {
+/* alloc(n) and calloc(n): the block F gives, as its own ArrayBuffer. */
+template <void* (*F)(Arena*, size_t)>
+static napi_value safe_alloc_with(napi_env env, napi_callback_info info) {
   Call c;
   if (int e = enter(env, info, 1, &c)) return num(env, e);
   size_t n;
   if (!get_size(env, c.argv[0], c.a->capacity, &n)) return num(env, ST_INVALID);
-  void* p = core_malloc(c.a, n);
-  if (!p && safe_retry(env, c.a)) p = core_malloc(c.a, n);
-  return safe_result(env, c.a, p, n);
-}
-
-static napi_value safe_calloc(napi_env env, napi_callback_info info) {
-  Call c;
-  if (int e = enter(env, info, 1, &c)) return num(env, e);
-  size_t n;
-  if (!get_size(env, c.argv[0], c.a->capacity, &n)) return num(env, ST_INVALID);
-  void* p = core_calloc(c.a, n);
-  if (!p && safe_retry(env, c.a)) p = core_calloc(c.a, n);
+  void* p = F(c.a, n);
+  if (!p && safe_retry(env, c.a)) p = F(c.a, n);
   return safe_result(env, c.a, p, n);
 }
 
@@ -519,8 +503,8 @@ static napi_value make_handle(napi_env env, Arena* a) {
   Napi::Object h = Napi::Object::New(env);
   bool safe = a->safe;
   if (safe) {
-    set_fn(env, h, "alloc", safe_alloc, a);
-    set_fn(env, h, "calloc", safe_calloc, a);
+    set_fn(env, h, "alloc", safe_alloc_with<core_malloc>, a);
+    set_fn(env, h, "calloc", safe_alloc_with<core_calloc>, a);
     set_fn(env, h, "memalign", safe_memalign, a);
     set_fn(env, h, "free", safe_free, a);
     set_fn(env, h, "realloc", safe_realloc, a);
@@ -533,8 +517,8 @@ static napi_value make_handle(napi_env env, Arena* a) {
   } else if (a->shared) {
     /* No mailbox (it would be shared by threads) and no spares: every call
      * is a locked native call with its arguments. */
-    set_fn(env, h, "alloc", locked<fast_alloc>, a);
-    set_fn(env, h, "calloc", locked<fast_calloc>, a);
+    set_fn(env, h, "alloc", locked<fast_alloc_with<core_malloc>>, a);
+    set_fn(env, h, "calloc", locked<fast_alloc_with<core_calloc>>, a);
     set_fn(env, h, "memalign", locked<fast_memalign>, a);
     set_fn(env, h, "free", locked<fast_free>, a);
     set_fn(env, h, "realloc", locked<fast_realloc>, a);
@@ -544,8 +528,8 @@ static napi_value make_handle(napi_env env, Arena* a) {
     h.Set("tags", e.Null());
     h.Set("tagShift", 0.0);
   } else {
-    set_fn(env, h, "alloc", fast_alloc, a);
-    set_fn(env, h, "calloc", fast_calloc, a);
+    set_fn(env, h, "alloc", fast_alloc_with<core_malloc>, a);
+    set_fn(env, h, "calloc", fast_alloc_with<core_calloc>, a);
     set_fn(env, h, "memalign", fast_memalign, a);
     set_fn(env, h, "free", fast_free, a);
     set_fn(env, h, "realloc", fast_realloc, a);

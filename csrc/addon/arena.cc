@@ -75,6 +75,14 @@ static inline int enter(napi_env env, napi_callback_info info, size_t min_argc, 
   return guard(c->a);
 }
 
+/* enter(), then the first `k` arguments as sizes (ST_INVALID when one is not). */
+static inline int enter_sizes(napi_env env, napi_callback_info info, size_t k, Call* c, size_t* sizes) {
+  if (int e = enter(env, info, k, c)) return e;
+  for (size_t i = 0; i < k; i++)
+    if (!get_size(env, c->argv[i], c->a->capacity, &sizes[i])) return ST_INVALID;
+  return ST_OK;
+}
+
 /* The result of an allocating call: the block's offset, counted live, or why
  * there is none. */
 static inline napi_value allocated(Call& c, void* p) {
@@ -89,20 +97,17 @@ static inline napi_value allocated(Call& c, void* p) {
 template <void* (*F)(Arena*, size_t)>
 static napi_value fast_alloc_with(napi_env env, napi_callback_info info) {
   Call c;
-  if (int e = enter(env, info, 1, &c)) return num(env, e);
   size_t n;
-  if (!get_size(env, c.argv[0], c.a->capacity, &n)) return num(env, ST_INVALID);
+  if (int e = enter_sizes(env, info, 1, &c, &n)) return num(env, e);
   return allocated(c, F(c.a, n));
 }
 
+/* memalign(alignment, n) */
 static napi_value fast_memalign(napi_env env, napi_callback_info info) {
   Call c;
-  if (int e = enter(env, info, 2, &c)) return num(env, e);
-  size_t al, n;
-  if (!get_size(env, c.argv[0], c.a->capacity, &al) || !get_size(env, c.argv[1], c.a->capacity, &n))
-    return num(env, ST_INVALID);
-  void* p = core_memalign(c.a, al, n);
-  return allocated(c, p);
+  size_t s[2];
+  if (int e = enter_sizes(env, info, 2, &c, s)) return num(env, e);
+  return allocated(c, core_memalign(c.a, s[0], s[1]));
 }
 
 /* The block that starts at `off`, classified exactly (interior, freed and
@@ -249,23 +254,21 @@ static inline bool safe_retry(napi_env env, Arena* a) {
 template <void* (*F)(Arena*, size_t)>
 static napi_value safe_alloc_with(napi_env env, napi_callback_info info) {
   Call c;
-  if (int e = enter(env, info, 1, &c)) return num(env, e);
   size_t n;
-  if (!get_size(env, c.argv[0], c.a->capacity, &n)) return num(env, ST_INVALID);
+  if (int e = enter_sizes(env, info, 1, &c, &n)) return num(env, e);
   void* p = F(c.a, n);
   if (!p && safe_retry(env, c.a)) p = F(c.a, n);
   return safe_result(env, c.a, p, n);
 }
 
+/* memalign(alignment, n) */
 static napi_value safe_memalign(napi_env env, napi_callback_info info) {
   Call c;
-  if (int e = enter(env, info, 2, &c)) return num(env, e);
-  size_t al, n;
-  if (!get_size(env, c.argv[0], c.a->capacity, &al) || !get_size(env, c.argv[1], c.a->capacity, &n))
-    return num(env, ST_INVALID);
-  void* p = core_memalign(c.a, al, n);
-  if (!p && safe_retry(env, c.a)) p = core_memalign(c.a, al, n);
-  return safe_result(env, c.a, p, n);
+  size_t s[2];
+  if (int e = enter_sizes(env, info, 2, &c, s)) return num(env, e);
+  void* p = core_memalign(c.a, s[0], s[1]);
+  if (!p && safe_retry(env, c.a)) p = core_memalign(c.a, s[0], s[1]);
+  return safe_result(env, c.a, p, s[1]);
 }
 
 /* (arrayBuffer, byteOffset) -> the slot of a live allocation */

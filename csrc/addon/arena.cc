@@ -475,7 +475,6 @@ static Napi::Value Destroy(const Napi::CallbackInfo& info) {
   Arena* a = arena_of(info);
   if (a->destroyed) return Napi::Number::New(info.Env(), ST_OK);
   if (a->safe) safe_views_detach_all(info.Env(), a);
-  report_forget(info.Env(), a);
   core_release(a);
   a->live_count = 0;
   a->destroyed = true;

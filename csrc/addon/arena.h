@@ -138,9 +138,6 @@ struct Arena {
   unsigned char* tags = nullptr;
   size_t tags_len = 0;
   unsigned tag_shift = 5;
-  /* safe views: bytes of live safe views, and what V8 was last told (views.cc) */
-  size_t live_view_bytes = 0;
-  size_t reported_bytes = 0;
 
   /* doubly linked in the environment's list of arenas */
   Arena* env_prev = nullptr;
@@ -170,7 +167,6 @@ size_t core_peak_committed(Arena* a);       /* this instance's high-water mark o
 int spares_create(Arena* a);               /* the tag map (fast mode) */
 void spares_clear(Arena* a);               /* every tag back to 0 (the core was released) */
 void spares_unmap(Arena* a);
-napi_value tags_view_create(napi_env env, Arena* a);
 int spare_check(Arena* a, size_t off);     /* ST_NOT_ALLOCATED for a spare, else ST_OK */
 void spare_forget(Arena* a, size_t off);   /* the block at off left the core (freed, moved) */
 void spares_refill(Arena* a);              /* mailbox call, see spares.cc */
@@ -195,9 +191,9 @@ int safe_view_lookup(napi_env env, Arena* a, napi_value ab, int64_t byte_offset,
 void safe_view_retire(napi_env env, Arena* a, uint32_t slot, napi_value ab_or_null);
 void safe_views_detach_all(napi_env env, Arena* a);
 size_t safe_views_reclaim_collected(napi_env env, Arena* a);
-void report_forget(napi_env env, Arena* a);
-napi_value arena_view_create(napi_env env, Arena* a, void* data, size_t len, bool uncounted);
+napi_value arena_view_create(napi_env env, Arena* a, void* data, size_t len);
 napi_value region_view_create(napi_env env, Arena* a);
+napi_value tags_view_create(napi_env env, Arena* a);
 napi_value io_view_create(napi_env env, Arena* a);
 
 /* addon.cc: per-environment state */

@@ -154,10 +154,4 @@ void spares_flush(Arena* a) {
   a->io[1] = ST_OK;
 }
 
-/* The Uint8Array lib/spares.ts keeps over the tag map (not counted as
- * external memory, like the region). */
-napi_value tags_view_create(napi_env env, Arena* a) {
-  return a->tags ? arena_view_create(env, a, a->tags, a->tags_len, true) : nullptr;
-}
-
 }  // namespace offheap

@@ -17,50 +17,33 @@
  * a reference on the arena, so the region stays mapped until the last one
  * has run. Finalizers never free by address.
  *
- * External-memory accounting (decision: account the arena's live bytes
- * once, in coarse steps). V8 counts every external ArrayBuffer's byteLength
- * as external memory and starts mark-compacts when that count grows
- * (measured: 10,000 x 1 MiB external ABs -> 140 mark-compacts); it would also
- * count aliases twice and the region-wide ArrayBuffer of fast mode (up to
- * 4 GiB of mostly untouched NORESERVE pages) in full. So each external
- * ArrayBuffer is compensated the moment it is made (napi_adjust_external_memory
- * -len, ~5 ns inside the same call) and the compensation is undone when V8
- * stops counting it: at detach (synchronous in V8), or in the finalizer of
- * an ArrayBuffer that was collected. Instead, V8 is told the arena's live
- * safe-view bytes themselves, once, and only when they moved by more than
- * kReportStep since the last report (report_live_bytes): alloc+free loops
- * never change what V8 sees, a growing working set costs V8 one adjustment
- * per step, and allocations dropped without free still add up to pressure,
- * so V8 eventually collects their views, and an allocation that would fail
- * first reclaims every view V8 has already collected
- * (safe_views_reclaim_collected). Fast mode tells V8 nothing (its views are
- * never reclaimed by GC). process.memoryUsage().external still lists the
- * ArrayBuffers (Node counts them separately); arena.stats() is the source of
- * truth for the arena's memory.
+ * External memory (what V8 sees of an arena). V8 counts the byteLength of
+ * every external ArrayBuffer in its external-memory counter when the
+ * ArrayBuffer is made, and takes it off when the ArrayBuffer is detached
+ * (at once) or swept after collection; Node also detaches them when an
+ * environment ends. From V8 13 on (Node 24+) a change that would take the
+ * counter below zero is fatal, so whatever the glue took off the count by
+ * napi_adjust_external_memory could abort the process the moment V8 took
+ * the same bytes off (a collection, a teardown, or JavaScript transferring
+ * the ArrayBuffer), and none of those can be ordered after the glue's own
+ * correction, nor prevented: an ArrayBuffer marked untransferable makes
+ * Node 24+ abort in its teardown of external ArrayBuffers. Decision: the
+ * glue never adjusts V8's count; V8 counts every ArrayBuffer made here as
+ * it counts any other:
+ *   - a safe view from alloc to free (detach) or collection: alloc+free
+ *     never grows the count, and views dropped without free count until
+ *     collected, which is the pressure that makes V8 collect them;
+ *   - the fast-mode region-wide ArrayBuffer (capacity bytes) and the tag map
+ *     (capacity / 32 or / 16), from the arena's creation until collected:
+ *     reserved address space, committed only where used. Making one that
+ *     large starts a garbage collection (V8's external-memory pressure), once
+ *     per fast-mode arena made, not per allocation;
+ *   - the mailbox (a few hundred bytes).
+ * arena.stats() is the source of truth for the memory an arena commits.
  */
 #include "arena.h"
 
 namespace offheap {
-
-static const size_t kReportStep = (size_t)8 << 20;
-
-static void report_live_bytes(napi_env env, Arena* a) {
-  size_t now = a->live_view_bytes, was = a->reported_bytes;
-  if (now > was ? now - was >= kReportStep : was - now >= kReportStep) {
-    int64_t dummy;
-    napi_adjust_external_memory(env, (int64_t)now - (int64_t)was, &dummy);
-    a->reported_bytes = now;
-  }
-}
-
-/* Everything told to V8 about this arena is taken back (destroy, teardown). */
-void report_forget(napi_env env, Arena* a) {
-  if (a->reported_bytes) {
-    int64_t dummy;
-    napi_adjust_external_memory(env, -(int64_t)a->reported_bytes, &dummy);
-    a->reported_bytes = 0;
-  }
-}
 
 static void safe_finalize(napi_env env, void* data, void* hint) {
   (void)data;
@@ -73,10 +56,7 @@ static void safe_finalize(napi_env env, void* data, void* hint) {
   if (t->slot < a->slots.size()) {
     Slot& s = a->slots[t->slot];
     if (s.live && s.gen == t->gen) {
-      /* Unreachable without free: V8 stopped counting it when it collected
-       * the ArrayBuffer, so undo our compensation and give the block back. */
-      int64_t dummy;
-      napi_adjust_external_memory(env, (int64_t)s.len, &dummy);
+      /* Unreachable without free: give the block back. */
       if (s.ref) napi_delete_reference(env, s.ref);
       s.ref = nullptr;
       if (!a->destroyed && !a->core_released && !a->corrupted) {
@@ -88,8 +68,6 @@ static void safe_finalize(napi_env env, void* data, void* hint) {
       s.ptr = nullptr;
       a->free_slots.push_back(t->slot);
       if (a->live_count) a->live_count--;
-      a->live_view_bytes -= s.len;
-      if (!a->destroyed) report_live_bytes(env, a);
     }
   }
   delete t;
@@ -130,15 +108,11 @@ napi_value safe_view_create(napi_env env, Arena* a, void* p, size_t len, int* st
   t->state = 1;
   napi_type_tag_object(env, ab, &a->tag);
   napi_create_reference(env, ab, 0, &s.ref);
-  int64_t dummy;
-  napi_adjust_external_memory(env, -(int64_t)len, &dummy);
   s.ptr = p;
   s.len = len;
   s.live = true;
   a->by_ptr[p] = idx;
   a->live_count++;
-  a->live_view_bytes += len;
-  report_live_bytes(env, a);
   *status = ST_OK;
   return ab;
 }
@@ -167,25 +141,16 @@ int safe_view_lookup(napi_env env, Arena* a, napi_value ab, int64_t byte_offset,
   return ST_OK;
 }
 
-/* The allocation in `slot` is gone (freed or moved): detach its ArrayBuffer,
- * undo the external-memory compensation, and start a new generation. */
+/* The allocation in `slot` is gone (freed or moved): detach its ArrayBuffer
+ * (V8 stops counting it) and start a new generation. When the weak reference
+ * is already empty the ArrayBuffer was collected; its finalizer, still
+ * pending, then finds a newer generation and changes nothing. */
 void safe_view_retire(napi_env env, Arena* a, uint32_t idx, napi_value ab_or_null) {
   Slot& s = a->slots[idx];
   if (!s.live) return;
   napi_value ab = ab_or_null;
   if (!ab && s.ref) napi_get_reference_value(env, s.ref, &ab);
-  if (ab) {
-    napi_detach_arraybuffer(env, ab);
-    int64_t dummy;
-    napi_adjust_external_memory(env, (int64_t)s.len, &dummy);
-  }
-  /* When the weak reference is already empty the ArrayBuffer was collected
-   * and its finalizer (pending) finds a newer generation; V8 stopped counting
-   * it, but the finalizer no longer undoes the compensation, so do it here. */
-  else {
-    int64_t dummy;
-    napi_adjust_external_memory(env, (int64_t)s.len, &dummy);
-  }
+  if (ab) napi_detach_arraybuffer(env, ab);
   if (s.ref) napi_delete_reference(env, s.ref);
   s.ref = nullptr;
   a->by_ptr.erase(s.ptr);
@@ -194,8 +159,6 @@ void safe_view_retire(napi_env env, Arena* a, uint32_t idx, napi_value ab_or_nul
   s.gen++;
   a->free_slots.push_back(idx);
   if (a->live_count) a->live_count--;
-  a->live_view_bytes -= s.len;
-  report_live_bytes(env, a);
 }
 
 /* Out of memory in safe mode: allocations whose ArrayBuffer V8 has already
@@ -228,21 +191,17 @@ void safe_views_detach_all(napi_env env, Arena* a) {
 /* The finalize hint of an ArrayBuffer made by arena_view_create. */
 struct ArenaViewHint {
   Arena* arena;
-  size_t uncounted; /* bytes taken out of V8's external-memory count */
-  bool created;     /* false while napi_create_external_arraybuffer runs */
+  bool created; /* false while napi_create_external_arraybuffer runs */
   bool finalized_early;
 };
 
 static void arena_view_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
   (void)data;
   ArenaViewHint* h = static_cast<ArenaViewHint*>(hint);
   if (!h->created) { /* a failed creation (Node may call back at once): the creator cleans up */
     h->finalized_early = true;
     return;
-  }
-  if (h->uncounted) {
-    int64_t dummy;
-    napi_adjust_external_memory(env, (int64_t)h->uncounted, &dummy);
   }
   Arena* a = h->arena;
   delete h;
@@ -251,11 +210,9 @@ static void arena_view_finalize(napi_env env, void* data, void* hint) {
 
 /* An external ArrayBuffer over `len` bytes of arena memory at `data`, which
  * holds a reference to the arena until it is collected; null when the
- * runtime refuses it. `uncounted`: V8 does not count its bytes as external
- * memory (they are reserved address space, committed only where used), so a
- * 4 GiB region does not make V8 collect garbage as if 4 GiB were in use. */
-napi_value arena_view_create(napi_env env, Arena* a, void* data, size_t len, bool uncounted) {
-  ArenaViewHint* h = new ArenaViewHint{a, uncounted ? len : 0, false, false};
+ * runtime refuses it. */
+napi_value arena_view_create(napi_env env, Arena* a, void* data, size_t len) {
+  ArenaViewHint* h = new ArenaViewHint{a, false, false};
   a->refs.fetch_add(1, std::memory_order_relaxed);
   napi_value ab = nullptr;
   if (napi_create_external_arraybuffer(env, data, len, arena_view_finalize, h, &ab) != napi_ok) {
@@ -264,23 +221,24 @@ napi_value arena_view_create(napi_env env, Arena* a, void* data, size_t len, boo
     return nullptr;
   }
   h->created = true;
-  if (uncounted) {
-    int64_t dummy;
-    napi_adjust_external_memory(env, -(int64_t)len, &dummy);
-  }
   return ab;
 }
 
 /* The fast-mode region-wide ArrayBuffer, tagged as this arena's. */
 napi_value region_view_create(napi_env env, Arena* a) {
-  napi_value ab = arena_view_create(env, a, a->base, a->capacity, true);
+  napi_value ab = arena_view_create(env, a, a->base, a->capacity);
   if (ab) napi_type_tag_object(env, ab, &a->tag);
   return ab;
 }
 
+/* The ArrayBuffer lib/spares.ts keeps over the tag map (spares.cc). */
+napi_value tags_view_create(napi_env env, Arena* a) {
+  return a->tags ? arena_view_create(env, a, a->tags, a->tags_len) : nullptr;
+}
+
 /* The fast-mode mailbox: inside the Arena struct. */
 napi_value io_view_create(napi_env env, Arena* a) {
-  return arena_view_create(env, a, a->io, sizeof a->io, false);
+  return arena_view_create(env, a, a->io, sizeof a->io);
 }
 
 }  // namespace offheap

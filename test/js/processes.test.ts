@@ -135,3 +135,56 @@ describe('any call, any arguments, any order (child process)', () => {
     }
   }, 180000);
 });
+
+describe("V8's external-memory count (child process, --expose-gc)", () => {
+  // The glue never adjusts V8's count (csrc/addon/views.cc): on Node 24+ a count below zero
+  // aborts the process. A crash of any path below shows as a failed fixture run.
+  let j: Record<string, any>;
+  beforeAll(() => {
+    j = ok('external-memory.js', [], ['--expose-gc'], 180000);
+  }, 180000);
+
+  test('a safe view is counted from alloc to free, exactly', () => {
+    for (const s of j.safe) {
+      expect(s.grownMiB).toBeGreaterThanOrEqual(8);
+      expect(s.grownMiB).toBeLessThan(8.01);
+      expect(Math.abs(s.backBytes)).toBeLessThan(4096);
+    }
+  });
+
+  test('no external-memory GC storm: 10,000 safe alloc+free at 4 KiB, 64 KiB and 1 MiB', () => {
+    expect(j.storms.length).toBe(6);
+    for (const s of j.storms) expect({ ...s, majors: s.majors <= 2 }).toEqual({ ...s, majors: true });
+  });
+
+  test("a fast arena's region-wide ArrayBuffer and tag map are counted from creation", () => {
+    // 256 MiB of region and 8 or 16 MiB of tag map
+    for (const f of j.fast) expect(f.grownMiB).toBeGreaterThanOrEqual(256);
+  });
+
+  test('JavaScript detaching an arena ArrayBuffer (transfer) never aborts; the view is then dead', () => {
+    for (const t of j.transfers) {
+      if (t.safe === 'n/a') continue; // no ArrayBuffer.prototype.transfer on this line
+      expect(t.safe).toEqual({ movedLength: 4096, viewDetached: true, freeCode: 'ERR_ARENA_NOT_ALLOCATED' });
+    }
+  });
+
+  test('a worker exits with safe and fast views alive; the process exits with views alive', () => {
+    expect(j.worker).toEqual({ code: 0, views: 80 });
+  });
+});
+
+describe('lifecycle stress (child process, --expose-gc)', () => {
+  test.each([
+    ['6000', '2'],
+    ['6000', '3'],
+  ])('alloc/calloc/free/realloc/reset/destroy, 1 B - 4 MiB, views and arenas left to GC (%s ops, seed %s)', (nops, seed) => {
+    const j = ok('lifecycle-stress.js', [nops, seed], ['--expose-gc'], 180000);
+    expect(j.results.length).toBe(4);
+    for (const r of j.results) {
+      expect({ allocator: r.allocator, views: r.views, problems: r.problems }).toEqual({ allocator: r.allocator, views: r.views, problems: [] });
+      expect(r.counts.free + r.counts.realloc + r.counts.reset + r.counts.destroy).toBeGreaterThan(0);
+      expect(r.counts.dropped).toBeGreaterThan(0);
+    }
+  }, 180000);
+});

@@ -41,8 +41,9 @@ export interface ArenaOptions {
   allocator?: AllocatorKind;
   /**
    * Bytes of address space reserved (virtual; RSS grows with use). Rounded up
-   * to a multiple of 4096. At least 65536; at most 2^47; at most 2^32 (4 GiB)
-   * with `views: 'fast'`. Default 256 MiB.
+   * to a multiple of 4096. At least 65536; at most 2^47; with `views: 'fast'` also at
+   * most the runtime's largest Buffer (`buffer.constants.MAX_LENGTH`: 4 GiB on Node 20,
+   * 2^53 - 1 from Node 22 on). Default 256 MiB.
    */
   capacity?: number;
   /** `'safe'` (default) or `'fast'`. */
@@ -173,7 +174,12 @@ let attaching: NativeArenaHandle | null = null;
 const DEFAULT_CAPACITY = 256 * 1024 * 1024;
 const MIN_CAPACITY = 65536;
 const MAX_CAPACITY = 2 ** 47;
-const MAX_FAST_CAPACITY = 2 ** 32;
+/**
+ * The largest fast-view arena: its region is one ArrayBuffer whose views are Buffers, so the
+ * runtime's largest Buffer (4 GiB on Node 20; 2^53 - 1 bytes from Node 22 on), and 2^47 (the
+ * user address space of x64 and arm64 Linux).
+ */
+const MAX_FAST_CAPACITY = Math.min(2 ** 47, bufferConstants.MAX_LENGTH);
 const M_TRIM_THRESHOLD = -1;
 const M_GRANULARITY = -2;
 const M_MMAP_THRESHOLD = -3;
@@ -212,7 +218,7 @@ export class Arena {
   readonly #key: number;
   /** the allocation trace being recorded (startTrace), or null */
   #tap: TraceTap | null = null;
-  /** The largest size one allocation may have (capacity, and 4 GiB for a view). */
+  /** The largest size one allocation may have (capacity, and the runtime's largest Buffer). */
   readonly #limit: number;
   #destroyed = false;
 
@@ -248,7 +254,7 @@ export class Arena {
     let capacity = checkInt(M, 'options.capacity', options.capacity ?? DEFAULT_CAPACITY, MIN_CAPACITY, MAX_CAPACITY);
     capacity = Math.ceil(capacity / 4096) * 4096;
     if (views === 'fast' && capacity > MAX_FAST_CAPACITY) {
-      throw rangeError(M, 'options.capacity', `at most ${MAX_FAST_CAPACITY} (4 GiB) with views: 'fast'`, capacity);
+      throw rangeError(M, 'options.capacity', `at most ${MAX_FAST_CAPACITY} (the runtime's largest Buffer) with views: 'fast'`, capacity);
     }
     let minBlock = 16;
     if (options.minBlock !== undefined) {
@@ -293,7 +299,7 @@ export class Arena {
     if (this.#io !== null && h.tags && h.refillIO && h.flushIO) {
       this.#spares = new Spares(h, this.#io, h.tags, h.tagShift);
     }
-    const key = views === 'fast' ? newArenaKey() : -1;
+    const key = views === 'fast' ? newArenaKey(capacity) : -1;
     this.#key = key >= 0 ? key : -Infinity;
     this.#safe = views === 'safe';
     this.#limit = Math.min(capacity, bufferConstants.MAX_LENGTH);
@@ -607,7 +613,7 @@ export class Arena {
     } else {
       // A view this arena made names its block in its brand; others show buffer and offset.
       let off = brandOf(view) - this.#key;
-      if (!(off >= 0 && off < MAX_FAST_CAPACITY)) {
+      if (!(off >= 0 && off < this.capacity)) {
         if (view.buffer !== this.#region) this.#fail('free', ST_FOREIGN, view);
         off = view.byteOffset;
       }

@@ -37,15 +37,23 @@ class Brand extends Carrier {
   }
 }
 
-/** Arena keys: multiples of 2^32, so `key + offset` (offset < 2^32) is exact below 2^53. */
+/**
+ * Arena keys: an arena of capacity C takes ceil(C / KEY_STEP) steps of the key space, so the
+ * stamps of different arenas never overlap ([key, key + C) is this arena's alone) and
+ * `key + offset` stays exact below 2^53. Keys are never reused: a stale view of a destroyed arena
+ * must not name a block of a newer one.
+ */
 const KEY_STEP = 2 ** 32;
-const MAX_KEYS = 2 ** 20;
-let nextKey = 1;
+const KEY_SPACE = 2 ** 53 / KEY_STEP;
+let nextStep = 1;
 
-/** A new arena's key, or -1 once 2^20 keys were handed out (that arena then brands nothing). */
-export function newArenaKey(): number {
-  if (nextKey >= MAX_KEYS) return -1;
-  return nextKey++ * KEY_STEP;
+/** A new arena's key for `capacity` bytes, or -1 once the key space is used up (that arena then brands nothing). */
+export function newArenaKey(capacity: number): number {
+  const steps = Math.ceil(capacity / KEY_STEP);
+  if (nextStep + steps > KEY_SPACE) return -1;
+  const key = nextStep * KEY_STEP;
+  nextStep += steps;
+  return key;
 }
 
 /** Stamps `view` with `key + offset`. */

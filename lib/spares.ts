@@ -7,7 +7,7 @@
  * there.
  *
  * Here: class `c` (1..CLASSES) has blocks of `spareClassBytes(c)` bytes; the
- * tag of the block at offset `off` is `tags[off >>> shift]`, equal to
+ * tag of the block at offset `off` is `tags[floor(off / 2^shift)]`, equal to
  * `c | high(off)` while the user holds the block and `c | SPARE | high(off)`
  * while it sits in a stack. Stacks are bounded (about STACK_BYTES each, about
  * 2 MiB in all; a refill takes about REFILL_BYTES), and go back to the allocator on out-of-memory, `trim()` and
@@ -54,6 +54,10 @@ export class Spares {
   readonly #io: Float64Array;
   readonly #tags: Uint8Array;
   readonly #shift: number;
+  /** 2^shift: the bytes of region one tag covers */
+  readonly #granule: number;
+  /** the region reaches past 4 GiB, where `off >>> shift` (32-bit) would wrap */
+  readonly #wide: boolean;
   /** 16 when a granule holds two 16-byte halves (32-byte granules), else 0. */
   readonly #highMask: number;
   /** stack of class c: #stack[#base[c] .. #base[c] + #count[c]), at most #depth[c] long */
@@ -68,6 +72,8 @@ export class Spares {
     this.#io = io;
     this.#tags = new Uint8Array(tags);
     this.#shift = tagShift;
+    this.#granule = 2 ** tagShift;
+    this.#wide = tags.byteLength * this.#granule > 2 ** 32;
     this.#highMask = tagShift === 5 ? 16 : 0;
     let total = 0;
     for (let c = 1; c <= CLASSES; c++) {
@@ -98,8 +104,13 @@ export class Spares {
     n--;
     this.#count[c] = n;
     const off = this.#stack[(this.#base[c] as number) + n] as number;
-    this.#tags[off >>> this.#shift] = c | ((off & this.#highMask) << 3);
+    this.#tags[this.#index(off)] = c | ((off & this.#highMask) << 3);
     return off;
+  }
+
+  /** The tag index of offset `off` (`off & mask` is exact past 2^32: it reads the low 32 bits). */
+  #index(off: number): number {
+    return this.#wide ? Math.floor(off / this.#granule) : off >>> this.#shift;
   }
 
   /**
@@ -109,7 +120,7 @@ export class Spares {
    * a full stack's older half back to the allocator failed.
    */
   put(off: number): number {
-    const i = off >>> this.#shift;
+    const i = this.#index(off);
     const t = this.#tags[i] as number;
     if (t === 0 || (off & 15) !== 0 || (t & ~TAG_CLASS) !== (off & this.#highMask) << 3) return 0;
     const c = t & TAG_CLASS;

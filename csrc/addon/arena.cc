@@ -593,7 +593,6 @@ static Napi::Value Create(const Napi::CallbackInfo& info) {
       !(mb_d >= 16) || mb_d > cap_d)
     return Napi::Number::New(env, ST_INVALID);
   size_t capacity = (size_t)cap_d;
-  if (!safe && capacity > ((size_t)1 << 32)) return Napi::Number::New(env, ST_INVALID);
   size_t min_block = (size_t)mb_d;
   if (min_block & (min_block - 1)) return Napi::Number::New(env, ST_INVALID);
   int tuning[3][2];

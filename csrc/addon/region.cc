@@ -2,9 +2,9 @@
  * offheap glue — the region and the allocator instances over it.
  *
  * One mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE)
- * reservation per arena, aligned to the largest power of two <= capacity (up
- * to 4 GiB) so that a buddy instance sees one big root and alignedAlloc
- * offsets are absolute alignments. It is never munmap'd or mprotect'd while a
+ * reservation per arena, aligned to the largest power of two <= capacity
+ * (where the address space allows) so that a buddy instance sees one big root
+ * and alignedAlloc offsets are absolute alignments. It is never munmap'd or mprotect'd while a
  * JavaScript view can exist: destroy gives the pages back with
  * madvise(MADV_DONTNEED) at once, and the address range goes when the last
  * reference (the JS handle, the region-wide ArrayBuffer, each safe-mode
@@ -46,11 +46,16 @@ int region_create(Arena* a, int kind, size_t capacity, size_t min_block) {
   a->kind = kind;
   a->capacity = capacity;
   a->min_block = min_block;
+  /* Aligned to the largest power of two <= capacity where the address space
+   * allows (reserving capacity + align first), less aligned otherwise. */
   size_t align = pow2_floor(capacity);
-  if (align > ((size_t)1 << 32)) align = (size_t)1 << 32;
   if (align < kPage) align = kPage;
-  size_t want = capacity + align;
-  unsigned char* raw = (unsigned char*)map_noreserve(want);
+  unsigned char* raw = nullptr;
+  size_t want = 0;
+  for (; align >= kPage; align /= 2) {
+    want = capacity + align;
+    if (want > capacity && (raw = (unsigned char*)map_noreserve(want)) != nullptr) break;
+  }
   if (!raw) return ST_OOM;
   uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
   /* No view exists yet: the slop around the aligned range can go now. */

@@ -28,6 +28,7 @@ for (const a of ALLOCATORS) for (const v of VIEWS) COMBOS.push([a, v]);
 
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
+export const GiB = 1024 * MiB;
 export const PAGE = 4096;
 
 /** Every arena a test made, destroyed after each test (a failing test must not leak arenas). */

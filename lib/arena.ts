@@ -8,6 +8,7 @@ import { constants as bufferConstants } from 'buffer';
 
 import { binding, NativeArenaHandle, NativeStats } from './binding';
 import { brandOf, newArenaKey, stamp } from './brand';
+import { FastBuffer, MAX_FAST_CAPACITY } from './runtime';
 import {
   ArenaError,
   ST_DESTROYED,
@@ -151,35 +152,12 @@ const TYPED_ARRAYS: ReadonlySet<unknown> = new Set<unknown>([
   BigUint64Array,
 ]);
 
-/**
- * The constructor behind Node's Buffers (`Buffer[Symbol.species]`, Node's
- * FastBuffer: `Object.getPrototypeOf(new FB(ab, off, n)) === Buffer.prototype`).
- * `new FB(region, offset, size)` makes exactly the Buffer `Buffer.from(region,
- * offset, size)` makes, without its argument checks (~30 ns instead of ~58 ns
- * on Node 20): offsets and sizes come from the allocator and are in range by
- * construction. Falls back to Buffer.from where the species is not a Buffer.
- */
-type BufferCtor = new (ab: ArrayBuffer, byteOffset: number, length: number) => Buffer;
-const speciesCtor = (Buffer as unknown as { [Symbol.species]?: unknown })[Symbol.species];
-const FastBuffer: BufferCtor =
-  typeof speciesCtor === 'function' && (speciesCtor as { prototype: unknown }).prototype === Buffer.prototype
-    ? (speciesCtor as BufferCtor)
-    : (function (this: unknown, ab: ArrayBuffer, off: number, n: number) {
-        return Buffer.from(ab, off, n);
-      } as unknown as BufferCtor);
-
 /** The native handle `Arena.attach` hands to the constructor (set only during that call). */
 let attaching: NativeArenaHandle | null = null;
 
 const DEFAULT_CAPACITY = 256 * 1024 * 1024;
 const MIN_CAPACITY = 65536;
 const MAX_CAPACITY = 2 ** 47;
-/**
- * The largest fast-view arena: its region is one ArrayBuffer whose views are Buffers, so the
- * runtime's largest Buffer (4 GiB on Node 20; 2^53 - 1 bytes from Node 22 on), and 2^47 (the
- * user address space of x64 and arm64 Linux).
- */
-const MAX_FAST_CAPACITY = Math.min(2 ** 47, bufferConstants.MAX_LENGTH);
 const M_TRIM_THRESHOLD = -1;
 const M_GRANULARITY = -2;
 const M_MMAP_THRESHOLD = -3;

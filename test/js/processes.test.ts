@@ -113,9 +113,18 @@ describe('garbage collection of safe views (child process, --expose-gc)', () => 
   });
 });
 
-test('Symbol.dispose in the main realm destroys the arena', () => {
+test('Symbol.dispose in the main realm destroys the arena; so does `using`, on the lines that have it (24+)', () => {
   const j = ok('dispose.js');
-  expect(j).toEqual({ ok: true, hasDispose: true, codeAfterDispose: 'ERR_ARENA_DESTROYED', detached: true });
+  const hasUsing = Number(process.versions.node.split('.')[0]) >= 24;
+  expect(j).toEqual({
+    ok: true,
+    hasDispose: true,
+    codeAfterDispose: 'ERR_ARENA_DESTROYED',
+    detached: true,
+    usingSyntax: hasUsing,
+    usingDestroyed: hasUsing ? true : null,
+    usingDetached: hasUsing ? true : null,
+  });
 });
 
 describe('any call, any arguments, any order (child process)', () => {

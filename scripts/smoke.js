@@ -4,7 +4,8 @@
  * point (dist/), run by `npm test` until the jest suites (test/js/) cover it:
  * every method for both allocators and both view modes, the error table,
  * a short randomised shadow model with check(), GC reclaim (with
- * --expose-gc), worker_threads and a scribble run in a child process.
+ * --expose-gc), worker_threads and a scribble run in a child process (started with
+ * OFFHEAP_NODE_LAUNCHER, when set, before the node binary: scripts/run-arm64.sh sets it).
  * Ends with "N passed, M failed". Not a substitute for the jest suites.
  */
 'use strict';
@@ -206,7 +207,11 @@ function scribble() {
       a.destroy();
     }
     console.log(JSON.stringify(codes));`;
-  const r = spawnSync(process.execPath, ['-e', src], { encoding: 'utf8', timeout: 120000 });
+  // Under user-mode emulation the kernel cannot start this node binary by itself:
+  // OFFHEAP_NODE_LAUNCHER (set by scripts/run-arm64.sh) is the command that starts it.
+  const launcher = (process.env.OFFHEAP_NODE_LAUNCHER || '').split(' ').filter(Boolean);
+  const cmd = [...launcher, process.execPath, '-e', src];
+  const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8', timeout: 120000 });
   let codes = {};
   try {
     codes = JSON.parse(r.stdout.trim().split('\n').pop());

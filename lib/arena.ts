@@ -8,7 +8,7 @@ import { constants as bufferConstants } from 'buffer';
 
 import { binding, NativeArenaHandle, NativeStats } from './binding';
 import { brandOf, newArenaKey, stamp } from './brand';
-import { FastBuffer, MAX_FAST_CAPACITY } from './runtime';
+import { FastBuffer, MAX_CAPACITY, MAX_FAST_CAPACITY } from './runtime';
 import {
   ArenaError,
   ST_DESTROYED,
@@ -157,7 +157,6 @@ let attaching: NativeArenaHandle | null = null;
 
 const DEFAULT_CAPACITY = 256 * 1024 * 1024;
 const MIN_CAPACITY = 65536;
-const MAX_CAPACITY = 2 ** 47;
 const M_TRIM_THRESHOLD = -1;
 const M_GRANULARITY = -2;
 const M_MMAP_THRESHOLD = -3;

@@ -29,13 +29,19 @@ export const FastBuffer: BufferCtor = speciesIsBuffer
     } as unknown as BufferCtor);
 
 /**
- * The largest fast-view arena: its region is one ArrayBuffer whose views are Buffers, so the
- * runtime's largest Buffer (4 GiB on Node 20; 2^53 - 1 bytes from Node 22 on), and 2^47 (the
- * user address space of x64 and arm64 Linux).
+ * The largest arena: 2^47 bytes, the user address space of x64 and arm64 Linux.
  *
  * @internal
  */
-export const MAX_FAST_CAPACITY = Math.min(2 ** 47, bufferConstants.MAX_LENGTH);
+export const MAX_CAPACITY = 2 ** 47;
+
+/**
+ * The largest fast-view arena: its region is one ArrayBuffer whose views are Buffers, so also at
+ * most the runtime's largest Buffer (4 GiB on Node 20; 2^53 - 1 bytes from Node 22 on).
+ *
+ * @internal
+ */
+export const MAX_FAST_CAPACITY = Math.min(MAX_CAPACITY, bufferConstants.MAX_LENGTH);
 
 /** What offheap found in this runtime (see {@link runtimeFeatures}). */
 export interface RuntimeFeatures {

@@ -3,12 +3,12 @@
  *
  * One mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE)
  * reservation per arena, aligned to the largest power of two <= capacity
- * (where the address space allows) so that a buddy instance sees one big root
- * and alignedAlloc offsets are absolute alignments. It is never munmap'd or mprotect'd while a
- * JavaScript view can exist: destroy gives the pages back with
- * madvise(MADV_DONTNEED) at once, and the address range goes when the last
- * reference (the JS handle, the region-wide ArrayBuffer, each safe-mode
- * ArrayBuffer) is dropped (arena_unref).
+ * (where the address space allows) so that a buddy instance sees one big
+ * root and alignedAlloc offsets are absolute alignments. It is never
+ * munmap'd or mprotect'd while a JavaScript view can exist: destroy gives
+ * the pages back with madvise(MADV_DONTNEED) at once, and the address range
+ * goes when the last reference (the JS handle, the region-wide ArrayBuffer,
+ * each safe-mode ArrayBuffer) is dropped (arena_unref).
  *
  * 'dlmalloc' arena: a buddy page provider over the region (4 KiB blocks, zero
  * tracking, metadata outside the region) serves custom_mmap/custom_munmap/

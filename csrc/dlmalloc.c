@@ -2357,6 +2357,58 @@ done:
   return result;
 }
 
+/* free that reports instead of aborting: the pointer is classified as
+ * heap_validate would (O(1) with a live-chunk map), under the same lock
+ * acquisition as the free itself, so a bad pointer is never a usage error and
+ * a good one is checked once. DL_E_CORRUPTED when the heap was or became
+ * corrupted. */
+static int heap_free_status(mstate m, void* mem) {
+  if (PREACTION(m)) return DL_E_CORRUPTED;
+  int r = is_corrupt(m) ? DL_E_CORRUPTED : validate_locked(m, mem);
+  if (r == DL_OK) {
+    free_locked_inline(m, mem);
+    if (is_corrupt(m)) r = DL_E_CORRUPTED;
+  }
+  POSTACTION(m);
+  return r;
+}
+
+/* realloc that reports, as heap_free_status: *out is the new block (the old
+ * one is then gone) or 0 with the old block untouched; DL_OK with *out == 0
+ * means out of memory. */
+static int heap_realloc_status(mstate m, void* oldmem, size_t bytes, void** out) {
+  *out = 0;
+  if (PREACTION(m)) return DL_E_CORRUPTED;
+  int r = is_corrupt(m) ? DL_E_CORRUPTED : validate_locked(m, oldmem);
+  if (r == DL_OK && !is_user_chunk(m, oldmem)) {
+    /* Live by the heap's records, but its boundary tags disagree: damage. */
+    CORRUPTION_ERROR_ACTION(m);
+    r = DL_E_CORRUPTED;
+  }
+  if (r == DL_OK && bytes < MAX_REQUEST) { /* a request too large for any heap: no room */
+    mchunkptr oldp = mem2chunk(oldmem);
+    mchunkptr newp = try_realloc_chunk(m, oldp, request2size(bytes));
+    if (newp != 0) {
+      *out = chunk2mem(newp);
+    } else if (!is_corrupt(m)) {
+      void* mem = malloc_locked(m, bytes);
+      if (mem != 0) {
+        size_t oc = chunksize(oldp) - overhead_for(oldp);
+        memcpy(mem, oldmem, (oc < bytes) ? oc : bytes);
+        set_live(m, mem);
+        free_locked(m, oldmem);
+        *out = mem;
+      }
+    }
+    if (is_corrupt(m)) {
+      *out = 0;
+      r = DL_E_CORRUPTED;
+    }
+  }
+  POSTACTION(m);
+  return r;
+}
+
 static void* heap_memalign(mstate m, size_t alignment, size_t bytes) {
   if (alignment <= MALLOC_ALIGNMENT) return heap_malloc(m, bytes);
   alignment = normalise_alignment(alignment);
@@ -2863,6 +2915,20 @@ void* mspace_realloc(mspace msp, void* oldmem, size_t bytes) {
   if (oldmem == 0) return mspace_malloc(msp, bytes);
   MSPACE_OR(ms, msp, 0);
   return heap_realloc(ms, oldmem, bytes, 1);
+}
+
+int mspace_free_status(mspace msp, void* mem) {
+  mstate ms = (mstate)msp;
+  if (!ok_magic(ms)) return DL_E_INVALID;
+  return heap_free_status(ms, mem);
+}
+
+int mspace_realloc_status(mspace msp, void* oldmem, size_t bytes, void** out) {
+  mstate ms = (mstate)msp;
+  if (out == 0) return DL_E_INVALID;
+  *out = 0;
+  if (!ok_magic(ms)) return DL_E_INVALID;
+  return heap_realloc_status(ms, oldmem, bytes, out);
 }
 
 void* mspace_realloc_in_place(mspace msp, void* oldmem, size_t bytes) {

@@ -190,6 +190,18 @@ void mspace_inspect_all(mspace msp,
  * segment that holds `mem`. */
 int mspace_validate(mspace msp, const void* mem);
 
+/* free that never aborts: DL_OK when `mem` was the start of a live
+ * allocation (it is then freed), otherwise what mspace_validate would say and
+ * nothing changes: DL_E_FOREIGN, DL_E_NOT_ALLOCATED, DL_E_CORRUPTED (the heap
+ * was damaged, or the free found it damaged). NULL is DL_E_FOREIGN. The
+ * pointer is checked once, under the lock the free takes. */
+int mspace_free_status(mspace msp, void* mem);
+/* realloc that never aborts: statuses as mspace_free_status for `oldmem`
+ * (nothing changes unless DL_OK). On DL_OK, *out is the resized block (the
+ * old one is gone), or NULL when there was no room (the old block is
+ * untouched). */
+int mspace_realloc_status(mspace msp, void* oldmem, size_t bytes, void** out);
+
 /* Full invariant walk (bins, bitmaps, tree shape, boundary tags, top, dv,
  * segments, footprint accounting, live-chunk map). DL_OK or DL_E_CORRUPTED;
  * never aborts. */

@@ -22,6 +22,7 @@
 #define _GNU_SOURCE
 #endif
 #include "dlmalloc.h"
+#include "../../test/c/port_test.h" /* the port: test/c/port_test.c, built with PORT_TEST_LEAN */
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -1137,6 +1138,10 @@ int main(int argc, char** argv) {
   const char* cc_version = "";
   const char* cflags = "";
   int samples_override = 0, list = 0;
+  /* The port serves dlmalloc's direct maps (large chunks) with their own
+   * mmap, as a production port does, and names the benchmark in an abort. */
+  port_state.direct_enabled = 1;
+  port_state.abort_label = "bench: allocator abort";
   for (int i = 1; i < argc; i++) {
     const char* a = argv[i];
     if (!strcmp(a, "--quick")) {

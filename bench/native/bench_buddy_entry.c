@@ -5,7 +5,7 @@
  *   1. in bench.c, after the dl-global wrappers:  #include "bench_buddy_entry.c"
  *   2. in all_contestants[], at the BUDDY marker:  BENCH_BUDDY_CONTESTANTS
  *   3. in run.sh, compile csrc/buddy.c like csrc/dlmalloc.c and link it.
- * The lock hooks come from port_bench.c, as for dlmalloc.
+ * The lock hooks come from the port (test/c/port_test.c), as for dlmalloc.
  *
  * Each heap is a fresh buddy instance (16-byte minimum block, default lazy
  * cache) over a 256 MiB anonymous MAP_NORESERVE region aligned to its size,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# offheap native benchmark: builds bench/native/bench.c with csrc/dlmalloc.c and csrc/buddy.c
-# (-O2 -DNDEBUG) into build/bench/ and runs it.
+# offheap native benchmark: builds bench/native/bench.c with csrc/dlmalloc.c, csrc/buddy.c and
+# the test port test/c/port_test.c (-O2 -DNDEBUG) into build/bench/ and runs it.
 #
 #   bash bench/native/run.sh              full run (< 5 min on 2 CPUs): table,
 #                                         JSON and SVG chart in
@@ -95,9 +95,11 @@ $CC $WARN $OPT ${EXTRA_CFLAGS:-} -D_GNU_SOURCE -Icsrc -c csrc/buddy.c -o "$OUT/b
   2>"$OUT/buddy.build.log" || { cat "$OUT/buddy.build.log" >&2; build_failed "building csrc/buddy.c failed"; }
 werror=""
 [ "$mode" = selftest ] && werror="-Werror"
+# The port is the test port built lean (test/c/port_test.h): its lock hooks are
+# the bare spinlock, with no counting.
 # shellcheck disable=SC2086
-$CC $WARN $werror $OPT $DLDEFS ${EXTRA_CFLAGS:-} -D_GNU_SOURCE -Icsrc "${defs[@]+"${defs[@]}"}" \
-  bench/native/bench.c bench/native/port_bench.c "$OUT/dlmalloc.o" "$OUT/buddy.o" \
+$CC $WARN $werror $OPT $DLDEFS ${EXTRA_CFLAGS:-} -D_GNU_SOURCE -DPORT_TEST_LEAN -Icsrc \
+  "${defs[@]+"${defs[@]}"}" bench/native/bench.c test/c/port_test.c "$OUT/dlmalloc.o" "$OUT/buddy.o" \
   -o "$OUT/native-bench" -lm -ldl -lpthread || build_failed "building the benchmark failed"
 
 ccver=$($CC --version 2>/dev/null | head -n 1)

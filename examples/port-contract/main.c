@@ -1,115 +1,31 @@
 /*
- * A program written for the portable-dlmalloc port contract, and nothing
- * else: it includes no offheap header. It declares the hooks it provides and
- * the dl* / mspace_* functions it calls itself, exactly as a user of
- * portable-dlmalloc would, and links against offheap's csrc/dlmalloc.c
- * unchanged:
+ * A program that uses offheap's allocator core (csrc/dlmalloc.c) the way a
+ * user of portable-dlmalloc does: it declares the dl* / mspace_* functions it
+ * calls itself, links csrc/dlmalloc.c unchanged, and gives it a port, the
+ * hooks of the port contract (csrc/portable.h):
  *
  *   cc -DPORTABLE -DUSE_LOCKS=2 -DUSE_DL_PREFIX -DMSPACES -O2 -pthread \
- *      main.c ../../csrc/dlmalloc.c
+ *      main.c ../../test/c/port_test.c ../../csrc/dlmalloc.c
  *
- * The port: mappings from mmap/munmap, a spinlock on C11 atomics, an abort
- * hook that prints and aborts. Then it allocates, reallocates and frees from
- * the global heap (also from several threads at once, which is what the lock
- * hooks are for), uses an mspace, checks every result, and prints
- * "port-contract example: ok".
+ * The port is offheap's worked one, test/c/port_test.c (README.md says what
+ * each hook must do and how port_test.c does it): mappings from mmap/munmap,
+ * a spinlock on the heap's lock word, an abort hook that prints and aborts.
+ * This program turns the two knobs it needs (direct maps served; its name in
+ * abort messages), reads the port's counters to watch the hooks at work, and
+ * allocates, reallocates and frees from the global heap (also from several
+ * threads at once, which is what the lock hooks are for), uses an mspace,
+ * checks every result, and prints "port-contract example: ok".
  */
-#ifndef _DEFAULT_SOURCE
-#define _DEFAULT_SOURCE 1 /* MAP_ANONYMOUS and sched_yield under -std=c11 */
-#endif
 #include <pthread.h>
-#include <sched.h>
-#include <stdarg.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
-/* ---- the port: the hooks the allocator calls (C linkage, no prefix) -------- */
-
-void* custom_mmap(size_t length);
-int custom_munmap(void* ptr, size_t length);
-void* custom_direct_mmap(size_t length);
-void init_lock(void** lock);
-void final_lock(void** lock);
-void acquire_lock(void** lock);
-void release_lock(void** lock);
-void custom_abort(const char* message, const char* file, unsigned line);
-int dprintf2(const char* file, int line, const char* fmt, ...);
-
-#define MFAIL ((void*)~(size_t)0) /* the failure value: all bits set, never NULL */
-#define PAGE 4096u                /* the page size of PORTABLE builds */
-
-static atomic_long n_mmap, n_munmap, n_acquire;
-
-void* custom_mmap(size_t length) {
-  void* p = mmap(NULL, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  atomic_fetch_add(&n_mmap, 1);
-  return p == MAP_FAILED ? MFAIL : p;
-}
-
-/* The allocator may hand back the tail of a mapping, a range spanning several
- * address-adjacent mappings (Linux munmap handles both), a length of 0, or a
- * bogus range after an invalid free: refuse what is not page-aligned, which
- * is always safe (the memory just stays with the heap). */
-int custom_munmap(void* ptr, size_t length) {
-  atomic_fetch_add(&n_munmap, 1);
-  if (((uintptr_t)ptr % PAGE) != 0 || (length % PAGE) != 0) return -1;
-  if (length == 0) return 0;
-  return munmap(ptr, length);
-}
-
-/* Dedicated mappings for large chunks. Anonymous mappings read as zeros, which
- * the contract requires (calloc skips clearing them). */
-void* custom_direct_mmap(size_t length) { return custom_mmap(length); }
-
-/* The lock is the pointer-sized word the heap owns, used as an atomic flag:
- * NULL = free, non-NULL = held. A zero-filled word must already be a valid,
- * unlocked lock, because the global heap's lock is never passed to init_lock.
- * The word is accessed as an _Atomic(void*), which has the same size and
- * representation as void* wherever it is lock-free (checked below). */
-_Static_assert(sizeof(_Atomic(void*)) == sizeof(void*), "atomic pointer has the pointer's size");
-#define LOCK_WORD(lock) ((_Atomic(void*)*)(void*)(lock))
-
-void init_lock(void** lock) { atomic_init(LOCK_WORD(lock), NULL); }
-void final_lock(void** lock) { (void)lock; }
-
-void acquire_lock(void** lock) {
-  atomic_fetch_add_explicit(&n_acquire, 1, memory_order_relaxed);
-  for (unsigned spins = 0;; spins++) {
-    void* expected = NULL;
-    if (atomic_compare_exchange_weak_explicit(LOCK_WORD(lock), &expected, (void*)1,
-                                              memory_order_acquire, memory_order_relaxed))
-      return;
-    /* Spin on a plain load, then give the CPU away: a holder preempted while
-     * we spin would otherwise cost us whole time slices. */
-    while (atomic_load_explicit(LOCK_WORD(lock), memory_order_relaxed) != NULL)
-      if (++spins % 64 == 0) sched_yield();
-  }
-}
-
-void release_lock(void** lock) { atomic_store_explicit(LOCK_WORD(lock), NULL, memory_order_release); }
-
-/* Must not return. It can run with the heap's lock held, so it must not
- * allocate from the dl heap; stdio uses libc's own malloc, not this one. */
-void custom_abort(const char* message, const char* file, unsigned line) {
-  fprintf(stderr, "port-contract example: allocator abort: %s (%s:%u)\n", message, file, line);
-  abort();
-}
-
-/* Only the statistics printers call it (builds with NO_MALLOC_STATS=0). */
-int dprintf2(const char* file, int line, const char* fmt, ...) {
-  (void)file;
-  (void)line;
-  va_list ap;
-  va_start(ap, fmt);
-  int r = vfprintf(stderr, fmt, ap);
-  va_end(ap);
-  return r;
-}
+/* The port: its knobs (port_state) and counters; the hooks themselves are
+ * declared by csrc/portable.h, which this header includes. */
+#include "../../test/c/port_test.h"
 
 /* ---- the allocator API this program uses (USE_DL_PREFIX, MSPACES) --------- */
 
@@ -191,7 +107,7 @@ static void global_heap(void) {
   dlmalloc_trim(0);
   /* Freeing the 3 MiB block and trimming gave memory back to the system. */
   EXPECT(dlmalloc_footprint() < before);
-  EXPECT(atomic_load(&n_munmap) > 0);
+  EXPECT(port_state.n_munmap > 0);
 }
 
 /* Threads share the global heap; the lock hooks serialise them. Each thread
@@ -232,7 +148,7 @@ static void* worker(void* arg) {
 
 static void threads(void) {
   pthread_t t[THREADS];
-  long acquires = atomic_load(&n_acquire);
+  long acquires = port_state.n_acquire;
   for (int i = 0; i < THREADS; i++)
     EXPECT(pthread_create(&t[i], NULL, worker, (void*)(uintptr_t)(i + 1)) == 0);
   for (int i = 0; i < THREADS; i++) {
@@ -241,15 +157,15 @@ static void threads(void) {
     EXPECT(bad == NULL);
   }
   /* Every malloc and free went through acquire_lock. */
-  EXPECT(atomic_load(&n_acquire) - acquires >= (long)THREADS * ROUNDS * SLOTS * 2);
+  EXPECT(port_state.n_acquire - acquires >= (long)THREADS * ROUNDS * SLOTS * 2);
 }
 
 static void an_mspace(void) {
-  long maps = atomic_load(&n_mmap);
+  long maps = port_state.n_mmap;
   mspace ms = create_mspace(0, 1);
   EXPECT(ms != NULL);
   if (!ms) return;
-  EXPECT(atomic_load(&n_mmap) > maps); /* its memory came from custom_mmap */
+  EXPECT(port_state.n_mmap > maps); /* its memory came from custom_mmap */
   char* p = (char*)mspace_malloc(ms, 300);
   EXPECT(p != NULL);
   if (!p) return;
@@ -267,6 +183,10 @@ static void an_mspace(void) {
 }
 
 int main(void) {
+  /* Large chunks get dedicated mappings through custom_direct_mmap (the test
+   * port refuses them unless asked, and dlmalloc then uses custom_mmap). */
+  port_state.direct_enabled = 1;
+  port_state.abort_label = "port-contract example: allocator abort";
   global_heap();
   threads();
   an_mspace();

@@ -1,15 +1,15 @@
 /*
  * offheap — dlmalloc (csrc/dlmalloc.c) running on the buddy page provider:
  * an mspace whose custom_mmap / custom_direct_mmap / custom_munmap are served
- * by a buddy instance over one big mmap'd region (port_buddy_pages.c), the way
- * the Node glue composes a dlmalloc arena. The randomised shadow model of
- * shadow.h drives dlmalloc, and at every check both allocators' invariant
- * walks must pass and the pages the buddy has handed out must equal
- * dlmalloc's footprint exactly: every mapping dlmalloc holds is live in the
- * buddy and nothing else is, through segment growth, tails cut by sys_trim,
- * releases spanning merged segments, length-0 unmaps and direct maps. No
- * unmap may be refused. At the end: drain, trim, destroy the mspace, and
- * the provider region is one free block again.
+ * by a buddy instance over one big mmap'd region (the test port with
+ * port_attach_buddy, port_test.h), the way the Node glue composes a dlmalloc
+ * arena. The randomised shadow model of shadow.h drives dlmalloc, and at
+ * every check both allocators' invariant walks must pass and the pages the
+ * buddy has handed out must equal dlmalloc's footprint exactly: every mapping
+ * dlmalloc holds is live in the buddy and nothing else is, through segment
+ * growth, tails cut by sys_trim, releases spanning merged segments, length-0
+ * unmaps and direct maps. No unmap may be refused. At the end: drain, trim,
+ * destroy the mspace, and the provider region is one free block again.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -19,7 +19,7 @@
 
 #include "../../csrc/buddy.h"
 #include "../../csrc/dlmalloc.h"
-#include "port_buddy_pages.h"
+#include "port_test.h"
 #include "shadow.h"
 #include "testhelper.h"
 
@@ -30,6 +30,14 @@ typedef struct {
 } dlb_ctx;
 
 #define CTX(c) ((dlb_ctx*)(c))
+
+/* Fresh counters, direct maps served (zeroed pages from the provider), and
+ * every mapping hook served by `pages`. */
+static void use_provider(buddy_t* pages) {
+  port_reset();
+  port_state.direct_enabled = 1;
+  port_attach_buddy(pages);
+}
 
 static void* d_malloc(void* c, size_t n) { return mspace_malloc(CTX(c)->msp, n); }
 static void d_free(void* c, void* p) { mspace_free(CTX(c)->msp, p); }
@@ -72,17 +80,17 @@ static int d_check(void* c, size_t live_bytes, char* msg, size_t len) {
              mi.fordblks);
     return 1;
   }
-  if (port_buddy.n_munmap_refused) {
-    snprintf(msg, len, "%ld unmaps refused, last %s", port_buddy.n_munmap_refused,
-             buddy_status_name(port_buddy.last_munmap_status));
+  if (port_state.n_munmap_refused) {
+    snprintf(msg, len, "%d unmaps refused, last %s", port_state.n_munmap_refused,
+             buddy_status_name(port_state.last_munmap_status));
     return 1;
   }
   return 0;
 }
 
 /* A NULL is legitimate only when the provider refused a mapping meanwhile. */
-static void d_before_alloc(void* c) { CTX(c)->refused_mark = port_buddy.n_mmap_refused; }
-static int d_null_ok(void* c) { return port_buddy.n_mmap_refused > CTX(c)->refused_mark; }
+static void d_before_alloc(void* c) { CTX(c)->refused_mark = port_state.n_mmap_refused; }
+static int d_null_ok(void* c) { return port_state.n_mmap_refused > CTX(c)->refused_mark; }
 
 typedef struct {
   const char* name;
@@ -120,8 +128,7 @@ static void one_run(const run_config* rc, uint64_t seed) {
   dlb_ctx ctx;
   memset(&ctx, 0, sizeof ctx);
   CHECK_EQ_SZ(buddy_init(&ctx.pages, meta, msize, base, rc->region, &cfg), BUDDY_OK);
-  memset(&port_buddy, 0, sizeof port_buddy);
-  port_buddy_attach(ctx.pages);
+  use_provider(ctx.pages);
   ctx.msp = create_mspace(0, 1);
   CHECK(ctx.msp != NULL);
   if (!ctx.msp) return;
@@ -174,13 +181,13 @@ static void one_run(const run_config* rc, uint64_t seed) {
   CHECK_EQ_SZ(bs.largest_free, align); /* the first root: the region is one free forest again */
   CHECK_EQ_SZ(bs.free_bytes, rc->region);
   CHECK_EQ_SZ(buddy_check(ctx.pages), BUDDY_OK);
-  CHECK_EQ_SZ(port_buddy.n_munmap_refused, 0);
-  printf("  %-6s seed=0x%016llx ops=%ld %.2fs peak live %zu KiB, %ld mmaps + %ld direct "
-         "(%ld refused), %ld munmaps, %ld OOM, footprint after trim %zu KiB, zero-filled %zu KiB\n",
+  CHECK_EQ_SZ(port_state.n_munmap_refused, 0);
+  printf("  %-6s seed=0x%016llx ops=%ld %.2fs peak live %zu KiB, %d mmaps + %d direct "
+         "(%d refused), %d munmaps, %ld OOM, footprint after trim %zu KiB, zero-filled %zu KiB\n",
          rc->name, (unsigned long long)seed, st.ops, st.seconds, st.peak_live_bytes >> 10,
-         port_buddy.n_mmap, port_buddy.n_direct, port_buddy.n_mmap_refused, port_buddy.n_munmap,
+         port_state.n_mmap, port_state.n_direct, port_state.n_mmap_refused, port_state.n_munmap,
          st.n_oom, fp >> 10, bs.zero_filled_bytes >> 10);
-  port_buddy_attach(NULL);
+  port_attach_buddy(NULL);
   buddy_destroy(ctx.pages);
   free(meta);
   munmap(map, map_size);
@@ -214,8 +221,7 @@ TEST(an_empty_heap_gives_its_segment_back_for_a_request_that_needs_it) {
   cfg.flags = BUDDY_REGION_ZEROED;
   buddy_t* pages;
   CHECK_EQ_SZ(buddy_init(&pages, meta, msize, base, region, &cfg), BUDDY_OK);
-  memset(&port_buddy, 0, sizeof port_buddy);
-  port_buddy_attach(pages);
+  use_provider(pages);
   mspace ms = create_mspace_with_state(state, sizeof state, 1);
   CHECK(ms != NULL);
   CHECK_EQ_SZ(mspace_set_bounds(ms, base, region, live, sizeof live), DL_OK);
@@ -246,8 +252,8 @@ TEST(an_empty_heap_gives_its_segment_back_for_a_request_that_needs_it) {
   CHECK_EQ_SZ(destroy_mspace(ms), fp);
   buddy_stats(pages, &bs);
   CHECK_EQ_SZ(bs.used_bytes, 0);
-  CHECK_EQ_SZ(port_buddy.n_munmap_refused, 0);
-  port_buddy_attach(NULL);
+  CHECK_EQ_SZ(port_state.n_munmap_refused, 0);
+  port_attach_buddy(NULL);
   buddy_destroy(pages);
   free(meta);
   munmap(map, 2 * region);

@@ -1,5 +1,5 @@
-# offheap — one addon target: the C core (csrc/dlmalloc.c, csrc/buddy.c) and
-# the node-addon-api glue (csrc/addon/*.cc). Symbols are hidden so the core's
+# offheap — one addon target: the allocators (csrc/*.c), the arena core
+# (csrc/addon/core/*.c, no Node header) and the Node-API glue (csrc/addon/*.cc). Symbols are hidden so the core's
 # names (custom_mmap, mspace_malloc, buddy_*...) never clash with another
 # addon loaded in the same process; only the Node-API entry point is exported.
 {
@@ -9,14 +9,14 @@
       "sources": [
         "csrc/dlmalloc.c",
         "csrc/buddy.c",
+        "csrc/pages.c",
+        "csrc/addon/core/arena.c",
+        "csrc/addon/core/lock.c",
+        "csrc/addon/core/port.c",
+        "csrc/addon/core/spares.c",
         "csrc/addon/addon.cc",
         "csrc/addon/arena.cc",
-        "csrc/addon/errors.cc",
-        "csrc/addon/lock.cc",
-        "csrc/addon/port.cc",
-        "csrc/addon/region.cc",
         "csrc/addon/shared.cc",
-        "csrc/addon/spares.cc",
         "csrc/addon/views.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],

@@ -54,10 +54,11 @@ void final_lock(void** lock);
 void acquire_lock(void** lock);
 void release_lock(void** lock);
 
-/* Called when the allocator detects misuse or damaged metadata. It must not
- * return (a port may longjmp out of it, as offheap's Node glue does); if it
- * does return, the allocator leaves the current operation without touching
- * anything further. Usually called with the heap's lock held. */
+/* Called when the allocator detects misuse or damaged metadata. A port may
+ * end the process, longjmp out of it (the C test port does, to catch it), or
+ * return: the allocator then marks the heap corrupted and leaves the current
+ * operation without touching anything further (offheap's arena core returns,
+ * and reports the arena corrupted). Usually called with the heap's lock held. */
 void custom_abort(const char* message, const char* file, unsigned line);
 
 /* Formatted output for the statistics printers; only needed when the core is

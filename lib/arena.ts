@@ -157,10 +157,9 @@ let attaching: NativeArenaHandle | null = null;
 
 const DEFAULT_CAPACITY = 256 * 1024 * 1024;
 const MIN_CAPACITY = 65536;
-const M_TRIM_THRESHOLD = -1;
-const M_GRANULARITY = -2;
-const M_MMAP_THRESHOLD = -3;
 const INT_MAX = 2 ** 31 - 1;
+const { kinds: KINDS, tuning: TUNING } = binding.constants;
+const { IO_ARG, IO_RESULT } = binding.constants.io;
 
 function isPow2(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 1 && 2 ** Math.round(Math.log2(n)) === n;
@@ -242,18 +241,18 @@ export class Arena {
     if (options.granularity !== undefined) {
       const g = checkInt(M, 'options.granularity', options.granularity, 4096, 2 ** 30);
       if (!isPow2(g)) throw rangeError(M, 'options.granularity', 'a power of two', g);
-      tuning.push([M_GRANULARITY, g]);
+      tuning.push([TUNING.granularity, g]);
     }
     if (options.trimThreshold !== undefined) {
-      tuning.push([M_TRIM_THRESHOLD, checkInt(M, 'options.trimThreshold', options.trimThreshold, 0, INT_MAX)]);
+      tuning.push([TUNING.trimThreshold, checkInt(M, 'options.trimThreshold', options.trimThreshold, 0, INT_MAX)]);
     }
     if (options.mmapThreshold !== undefined) {
-      tuning.push([M_MMAP_THRESHOLD, checkInt(M, 'options.mmapThreshold', options.mmapThreshold, 0, INT_MAX)]);
+      tuning.push([TUNING.mmapThreshold, checkInt(M, 'options.mmapThreshold', options.mmapThreshold, 0, INT_MAX)]);
     }
     const h =
       attaching ??
       binding.create(
-        allocator === 'dlmalloc' ? 0 : 1,
+        KINDS[allocator],
         capacity,
         views === 'safe',
         minBlock,
@@ -273,8 +272,8 @@ export class Arena {
     this.#h = h;
     this.#region = h.region;
     this.#io = h.io ? new Float64Array(h.io) : null;
-    if (this.#io !== null && h.tags && h.refillIO && h.flushIO) {
-      this.#spares = new Spares(h, this.#io, h.tags, h.tagShift);
+    if (this.#io !== null && h.tags && h.spares && h.refillIO && h.flushIO) {
+      this.#spares = new Spares(h, this.#io, h.tags, h.spares, h.tagShift);
     }
     const key = views === 'fast' ? newArenaKey(capacity) : -1;
     this.#key = key >= 0 ? key : -Infinity;
@@ -368,7 +367,6 @@ export class Arena {
     if (status === ST_DESTROYED) this.#destroyed = true;
     if (status === ST_DESTROYED || status === ST_CORRUPTED) {
       // No more allocations from JavaScript alone: every call now reaches the native arena.
-      this.#spares?.clear();
       this.#spares = null;
     }
     throw statusError(method, status, value, () => this.#h.largestFree());
@@ -435,7 +433,8 @@ export class Arena {
 
   /**
    * Fast mode: a block of `size` bytes, from the spares when small. Its offset,
-   * or a negative status (out of memory only after the spares went back).
+   * or a negative status (the core gives the spares back before it reports
+   * out of memory).
    */
   #fastAlloc(size: number): number {
     const sp = this.#spares;
@@ -445,26 +444,9 @@ export class Arena {
     }
     const io = this.#io;
     if (io === null) return this.#h.alloc(size) as number; // shared: a locked call with arguments
-    io[0] = size;
+    io[IO_ARG] = size;
     (this.#h.allocIO as () => void)();
-    let off = io[1] as number;
-    if (off === ST_OOM && sp !== null && sp.spareBytes > 0) {
-      // The spares may be what the request needs (they are allocated in the core).
-      const st = sp.flushAll();
-      if (st < 0) return st;
-      io[0] = size;
-      (this.#h.allocIO as () => void)();
-      off = io[1] as number;
-    }
-    return off;
-  }
-
-  /** Gives the spares back to the allocator, so that its numbers count only user blocks. */
-  #settle(method: string): void {
-    const sp = this.#spares;
-    if (sp === null) return;
-    const st = sp.flushAll();
-    if (st < 0) this.#fail(method, st, undefined);
+    return io[IO_RESULT] as number;
   }
 
   /**
@@ -608,9 +590,9 @@ export class Arena {
       if (io === null) {
         st = this.#h.free(off); // shared: a locked call with arguments
       } else {
-        io[0] = off;
+        io[IO_ARG] = off;
         (this.#h.freeIO as () => void)();
-        st = io[1] as number;
+        st = io[IO_RESULT] as number;
       }
     }
     if (st !== 0) this.#fail('free', st, view);
@@ -649,30 +631,14 @@ export class Arena {
   /** Statistics; `inUse + free === committed`. */
   stats(): ArenaStats {
     this.#alive('stats');
-    // A failure marks the arena corrupted; the numbers below then say so.
-    if (this.#spares !== null && this.#spares.flushAll() < 0) this.#spares = null;
     const s = this.#h.stats();
     if (typeof s === 'number') return this.#fail('stats', s, undefined);
-    const n = s as NativeStats;
-    return {
-      allocator: this.allocator,
-      views: this.views,
-      capacity: n.capacity,
-      committed: n.committed,
-      inUse: n.inUse,
-      free: n.free,
-      largestFree: n.largestFree,
-      peakCommitted: n.peakCommitted,
-      liveAllocations: n.liveAllocations,
-      corrupted: n.corrupted,
-      detail: n.detail,
-    };
+    return { allocator: this.allocator, views: this.views, ...(s as NativeStats) };
   }
 
-  /** Gives unused pages back to the OS; returns the bytes released. */
+  /** Gives unused pages back to the OS (the spare blocks first); returns the bytes released. */
   trim(): number {
     this.#alive('trim');
-    this.#settle('trim');
     const r = this.#h.trim();
     if (r < 0) this.#fail('trim', r, undefined);
     return r;
@@ -688,7 +654,6 @@ export class Arena {
   /** Frees every allocation at once (safe mode: every view is detached). */
   reset(): void {
     this.#alive('reset');
-    this.#spares?.clear();
     const st = this.#h.reset();
     if (st !== 0) this.#fail('reset', st, undefined);
     if (this.#tap !== null) this.#tap.reset();
@@ -701,7 +666,6 @@ export class Arena {
   destroy(): void {
     if (this.#destroyed) return;
     this.#destroyed = true;
-    this.#spares?.clear();
     this.#spares = null;
     this.#h.destroy();
   }

@@ -9,6 +9,8 @@
  */
 import * as path from 'path';
 
+import type { ArenaStats } from './arena';
+
 /** Handle methods of one native arena (fast mode: offsets; safe mode: ArrayBuffers). */
 export interface NativeArenaHandle {
   /** fast: offset or negative status; safe: ArrayBuffer or negative status */
@@ -26,19 +28,21 @@ export interface NativeArenaHandle {
   reset(): number;
   destroy(): number;
   largestFree(): number;
-  /** fast mode: alloc with io[0] = size in, io[1] = offset or negative status out */
+  /** fast mode: alloc, size in io[IO_ARG], offset or negative status out in io[IO_RESULT] */
   allocIO?(): void;
-  /** fast mode: free with io[0] = offset in, io[1] = status out */
+  /** fast mode: free, offset in io[IO_ARG], status out in io[IO_RESULT] */
   freeIO?(): void;
-  /** fast mode: spares (lib/spares.ts) with io[0] = class, io[1] = count in, count or status out */
+  /** fast mode: fills the empty spare stack of the class in io[IO_ARG] (lib/spares.ts) */
   refillIO?(): void;
-  /** fast mode: spares back, io[0] = count in, io[1] = status out; offsets in io[4..] */
+  /** fast mode: gives the older half of the full spare stack of the class in io[IO_ARG] back */
   flushIO?(): void;
-  /** fast mode: the mailbox of the IO calls (a Float64Array's buffer); safe mode: null */
+  /** fast mode: the mailbox of the IO calls (a Float64Array's buffer); otherwise null */
   io: ArrayBuffer | null;
-  /** fast mode: the tag map of spare blocks (csrc/addon/spares.cc), or null without one */
+  /** fast mode: the tag map of spare blocks (csrc/addon/core/spares.h), or null without spares */
   tags: ArrayBuffer | null;
-  /** log2 of the bytes of region one tag byte covers (fast mode) */
+  /** fast mode: the spare stacks' counts and offsets (csrc/addon/core/spares.h), or null */
+  spares: ArrayBuffer | null;
+  /** log2 of the bytes of region one tag byte covers (with spares) */
   tagShift: number;
   /** the native arena's serial number in this process */
   serial: number;
@@ -46,17 +50,41 @@ export interface NativeArenaHandle {
   region: ArrayBuffer | null;
 }
 
-/** Raw statistics as the glue reports them. */
-export interface NativeStats {
-  capacity: number;
-  committed: number;
-  inUse: number;
-  free: number;
-  largestFree: number;
-  peakCommitted: number;
-  liveAllocations: number;
-  corrupted: boolean;
-  detail: Record<string, unknown>;
+/** Statistics as the binding reports them: ArenaStats less what lib/ knows itself. */
+export type NativeStats = Omit<ArenaStats, 'allocator' | 'views'>;
+
+/**
+ * The numbers lib/ shares with the arena core, read from its headers
+ * (csrc/addon/core/): statuses, kinds, the mailbox layout, the spare class
+ * table and tag bits, the stats fields and dlmalloc's tuning parameters.
+ */
+export interface NativeConstants {
+  /** status name -> value (core/status.h) */
+  status: Record<'OK' | 'OOM' | 'FOREIGN' | 'NOT_ALLOCATED' | 'DESTROYED' | 'CORRUPTED' | 'VIEW_FAILED' | 'INVALID', number>;
+  /** allocator name -> kind number */
+  kinds: Record<'dlmalloc' | 'buddy', number>;
+  /** mailbox word indices */
+  io: Record<'IO_ARG' | 'IO_RESULT' | 'IO_WORDS', number>;
+  spares: {
+    classes: number;
+    maxBytes: number;
+    stacksAt: number;
+    tagClass: number;
+    tagSpare: number;
+    tagHigh: number;
+    /** per class 0..classes (0 unused) */
+    bytes: number[];
+    depth: number[];
+    base: number[];
+    /** classOf16[(n + 15) >> 4]: the class of a request of n bytes */
+    classOf16: number[];
+  };
+  /** the fields of every arena's stats */
+  stats: string[];
+  /** the fields of stats().detail per allocator */
+  detail: Record<'dlmalloc' | 'buddy', string[]>;
+  /** dlmalloc's mallopt parameter numbers, and how many pairs an arena takes */
+  tuning: Record<'trimThreshold' | 'granularity' | 'mmapThreshold' | 'max', number>;
 }
 
 /** The addon's exports. */
@@ -74,6 +102,7 @@ export interface NativeBinding {
   attach(serial: number): NativeArenaHandle | number;
   liveArenas(): number;
   napiVersion: number;
+  constants: NativeConstants;
 }
 
 function load(): NativeBinding {

@@ -6,6 +6,7 @@
  *
  * @packageDocumentation
  */
+import { binding } from './binding';
 
 /** Error codes of {@link ArenaError}. */
 export type ArenaErrorCode =
@@ -75,27 +76,35 @@ export function rangeError(method: string, what: string, expected: string, value
   return e;
 }
 
-/** Glue statuses (csrc/addon/arena.h). @internal */
-export const ST_OOM = -1;
+const STATUS = binding.constants.status;
+/** Statuses of the arena core (csrc/addon/core/status.h), from the binding. @internal */
+export const ST_OOM = STATUS.OOM;
 /** @internal */
-export const ST_FOREIGN = -2;
+export const ST_FOREIGN = STATUS.FOREIGN;
 /** @internal */
-export const ST_NOT_ALLOCATED = -3;
+export const ST_NOT_ALLOCATED = STATUS.NOT_ALLOCATED;
 /** @internal */
-export const ST_DESTROYED = -4;
+export const ST_DESTROYED = STATUS.DESTROYED;
 /** @internal */
-export const ST_CORRUPTED = -5;
+export const ST_CORRUPTED = STATUS.CORRUPTED;
 /** @internal */
-export const ST_VIEW_FAILED = -6;
+export const ST_VIEW_FAILED = STATUS.VIEW_FAILED;
 
-/** Maps a negative glue status to the error to throw. @internal */
+/** Maps a negative status of the arena core to the error to throw. @internal */
 export function statusError(method: string, status: number, value: unknown, largestFree?: () => number): Error {
   switch (status) {
     case ST_OOM: {
       const lf = largestFree ? largestFree() : 0;
+      // largestFree bounds the largest request from above: a block that large
+      // may still not hold the request once the allocator's per-block overhead
+      // and alignment are counted, and the message must then say so.
+      const why =
+        typeof value === 'number' && lf >= value
+          ? `the largest free block (${lf} bytes) cannot hold that many with the allocator's per-block overhead and alignment`
+          : `largest free block is ${lf} bytes`;
       return new ArenaError(
         'ERR_ARENA_OOM',
-        `${method}: out of memory: requested ${describe(value)} bytes, largest free block is ${lf} bytes`,
+        `${method}: out of memory: requested ${describe(value)} bytes, ${why}`,
         { requested: typeof value === 'number' ? value : undefined, largestFree: lf } as {
           requested?: number;
           largestFree?: number;

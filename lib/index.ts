@@ -32,5 +32,6 @@ export { Trace, TraceRecorder, TraceOp, TRACE_HEADER, TRACE_MAX_ID, loadTrace, s
 export type { TraceOpCode, TraceOperation, TraceRecorderOptions, TraceStats } from './trace';
 export type { ArenaErrorCode, OffheapErrorCode, OffheapRangeError, OffheapTypeError } from './errors';
 
-/** The package version, as in package.json. */
-export const version = '0.1.0';
+/** The package version, read from its package.json. */
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+export const version: string = (require('../package.json') as { version: string }).version;

@@ -2,12 +2,13 @@
  * offheap glue — shared arenas: one native arena that several threads
  * (worker_threads, each its own Node environment) use at once.
  *
- * A shared arena is an ordinary fast-mode Arena with `shared` set:
- *  - every entry point takes the arena's glue lock (lock.h) for its whole
- *    call, so destroy, reset, stats and check are atomic with respect to
- *    allocations in other threads, and a destroyed arena answers
- *    ST_DESTROYED, never a half-released heap. The core's own lock hooks
- *    still run beneath it, uncontended.
+ * A shared arena is an ordinary fast-mode arena whose core was made with
+ * `shared` set:
+ *  - the core takes the arena's lock in every entry point (core/arena.h), so
+ *    destroy, reset, stats and check are atomic with respect to allocations
+ *    in other threads, and a destroyed arena answers OH_DESTROYED, never a
+ *    half-released heap. It has no mailbox and no spares (both would be
+ *    shared by threads): every call carries its arguments.
  *  - no environment owns it: it is in no environment's list, so a thread's
  *    exit gives back only that thread's references (its handle, its
  *    region-wide ArrayBuffer); the pages go when the last reference in any

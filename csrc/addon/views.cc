@@ -9,8 +9,8 @@
  * JavaScript can reach freed memory.
  *
  * Finalizers: the hint is a heap Ticket {arena, slot, generation}; the
- * arena's slot table says whether that generation is still the live
- * allocation. A finalizer for an ArrayBuffer that was freed (or detached by
+ * arena's slot table says whether that generation is still the current view
+ * of its block. A finalizer for an ArrayBuffer that was freed (or detached by
  * reset/destroy) finds a newer generation and changes nothing, even when the
  * same address is live again; one for an allocation that became unreachable
  * without free frees it (the allocation is reclaimed after GC). Tickets hold
@@ -38,7 +38,7 @@
  *     reserved address space, committed only where used. Making one that
  *     large starts a garbage collection (V8's external-memory pressure), once
  *     per fast-mode arena made, not per allocation;
- *   - the mailbox (a few hundred bytes).
+ *   - the mailbox and the spares' stacks (a few pages).
  * arena.stats() is the source of truth for the memory an arena commits.
  */
 #include "arena.h"
@@ -55,26 +55,23 @@ static void safe_finalize(napi_env env, void* data, void* hint) {
   Arena* a = t->arena;
   if (t->slot < a->slots.size()) {
     Slot& s = a->slots[t->slot];
-    if (s.live && s.gen == t->gen) {
-      /* Unreachable without free: give the block back. */
+    if (s.current && s.gen == t->gen) {
+      /* Unreachable without free: the block goes back (the core refuses, and
+       * changes nothing, when the arena was destroyed or damaged). */
       if (s.ref) napi_delete_reference(env, s.ref);
       s.ref = nullptr;
-      if (!a->destroyed && !a->core_released && !a->corrupted) {
-        core_free(a, s.ptr);
-      }
-      a->by_ptr.erase(s.ptr);
-      s.live = false;
+      oh_free(a->core, s.off);
+      a->by_off.erase(s.off);
+      s.current = false;
       s.gen++;
-      s.ptr = nullptr;
       a->free_slots.push_back(t->slot);
-      if (a->live_count) a->live_count--;
     }
   }
   delete t;
   arena_unref(a);
 }
 
-napi_value safe_view_create(napi_env env, Arena* a, void* p, size_t len, int* status) {
+napi_value safe_view_create(napi_env env, Arena* a, size_t off, size_t len, int* status) {
   uint32_t idx;
   if (!a->free_slots.empty()) {
     idx = a->free_slots.back();
@@ -87,12 +84,10 @@ napi_value safe_view_create(napi_env env, Arena* a, void* p, size_t len, int* st
   Ticket* t = new Ticket{a, idx, s.gen, 0};
   a->refs.fetch_add(1, std::memory_order_relaxed);
   napi_value ab = nullptr;
-  napi_status st = napi_create_external_arraybuffer(env, p, len, safe_finalize, t, &ab);
+  napi_status st = napi_create_external_arraybuffer(env, a->core->base + off, len, safe_finalize, t, &ab);
   if (st != napi_ok) {
     /* Node 20 may call the finalizer once on this path (state 2) or not; the
      * block and the ticket are still ours either way. */
-    const napi_extended_error_info* info;
-    napi_get_last_error_info(env, &info);
     bool pending = false;
     napi_is_exception_pending(env, &pending);
     if (pending) {
@@ -102,120 +97,111 @@ napi_value safe_view_create(napi_env env, Arena* a, void* p, size_t len, int* st
     delete t;
     a->refs.fetch_sub(1, std::memory_order_relaxed);
     a->free_slots.push_back(idx);
-    *status = ST_VIEW_FAILED;
+    *status = OH_VIEW_FAILED;
     return nullptr;
   }
   t->state = 1;
   napi_type_tag_object(env, ab, &a->tag);
   napi_create_reference(env, ab, 0, &s.ref);
-  s.ptr = p;
+  s.off = off;
   s.len = len;
-  s.live = true;
-  a->by_ptr[p] = idx;
-  a->live_count++;
-  *status = ST_OK;
+  s.current = true;
+  a->by_off[off] = idx;
+  *status = OH_OK;
   return ab;
 }
 
-/* Proves `ab` is a live allocation view of this arena, starting at its block.
- * Order matters: nothing is detached or freed unless every check passed. */
+/* Proves `ab` is the current view of a block of this arena, starting at its
+ * block, and finds its slot; whether the block is live is the core's to say,
+ * in the call that uses it. Nothing is detached or freed unless this passed. */
 int safe_view_lookup(napi_env env, Arena* a, napi_value ab, int64_t byte_offset, uint32_t* slot) {
   bool is_ab = false;
-  if (napi_is_arraybuffer(env, ab, &is_ab) != napi_ok || !is_ab) return ST_FOREIGN;
+  if (napi_is_arraybuffer(env, ab, &is_ab) != napi_ok || !is_ab) return OH_FOREIGN;
   bool ours = false;
-  if (napi_check_object_type_tag(env, ab, &a->tag, &ours) != napi_ok || !ours) return ST_FOREIGN;
+  if (napi_check_object_type_tag(env, ab, &a->tag, &ours) != napi_ok || !ours) return OH_FOREIGN;
   bool detached = false;
   napi_is_detached_arraybuffer(env, ab, &detached);
-  if (detached) return ST_NOT_ALLOCATED;
+  if (detached) return OH_NOT_ALLOCATED;
   void* data = nullptr;
   size_t len = 0;
   napi_get_arraybuffer_info(env, ab, &data, &len);
-  if (byte_offset != 0) return ST_NOT_ALLOCATED; /* a view inside the block (subarray) */
-  auto it = a->by_ptr.find(data);
-  if (it == a->by_ptr.end()) return ST_NOT_ALLOCATED;
+  if (byte_offset != 0) return OH_NOT_ALLOCATED; /* a view inside the block (subarray) */
+  auto it = a->by_off.find((size_t)((unsigned char*)data - a->core->base));
+  if (it == a->by_off.end()) return OH_NOT_ALLOCATED;
   Slot& s = a->slots[it->second];
-  if (!s.live || s.len != len) return ST_NOT_ALLOCATED;
-  int v = core_validate(a, data);
-  if (v != ST_OK) return v == ST_FOREIGN ? ST_NOT_ALLOCATED : v;
+  if (!s.current || s.len != len) return OH_NOT_ALLOCATED;
   *slot = it->second;
-  return ST_OK;
+  return OH_OK;
 }
 
-/* The allocation in `slot` is gone (freed or moved): detach its ArrayBuffer
- * (V8 stops counting it) and start a new generation. When the weak reference
- * is already empty the ArrayBuffer was collected; its finalizer, still
- * pending, then finds a newer generation and changes nothing. */
+/* The block in `slot` is gone (freed or moved): detach its ArrayBuffer (V8
+ * stops counting it) and start a new generation. When the weak reference is
+ * already empty the ArrayBuffer was collected; its finalizer, still pending,
+ * then finds a newer generation and changes nothing. */
 void safe_view_retire(napi_env env, Arena* a, uint32_t idx, napi_value ab_or_null) {
   Slot& s = a->slots[idx];
-  if (!s.live) return;
+  if (!s.current) return;
   napi_value ab = ab_or_null;
   if (!ab && s.ref) napi_get_reference_value(env, s.ref, &ab);
   if (ab) napi_detach_arraybuffer(env, ab);
   if (s.ref) napi_delete_reference(env, s.ref);
   s.ref = nullptr;
-  a->by_ptr.erase(s.ptr);
-  s.ptr = nullptr;
-  s.live = false;
+  a->by_off.erase(s.off);
+  s.current = false;
   s.gen++;
   a->free_slots.push_back(idx);
-  if (a->live_count) a->live_count--;
 }
 
-/* Out of memory in safe mode: allocations whose ArrayBuffer V8 has already
+/* Out of memory in safe mode: blocks whose ArrayBuffer V8 has already
  * collected (weak reference empty, finalizer not yet run: finalizers wait for
  * the event loop, so a synchronous loop never sees them) are unreachable, so
- * their blocks can go back now. Their finalizers then find a newer
- * generation. Returns how many were reclaimed. */
+ * they can go back now. Their finalizers then find a newer generation.
+ * Returns how many went back. */
 size_t safe_views_reclaim_collected(napi_env env, Arena* a) {
   size_t n = 0;
   for (uint32_t i = 0; i < a->slots.size(); i++) {
     Slot& s = a->slots[i];
-    if (!s.live || !s.ref) continue;
+    if (!s.current || !s.ref) continue;
     napi_value ab = nullptr;
     if (napi_get_reference_value(env, s.ref, &ab) != napi_ok || ab != nullptr) continue;
-    void* p = s.ptr;
+    size_t off = s.off;
     safe_view_retire(env, a, i, nullptr);
-    core_free(a, p);
-    n++;
+    if (oh_free(a->core, off) == OH_OK) n++;
   }
   return n;
 }
 
 void safe_views_detach_all(napi_env env, Arena* a) {
   for (uint32_t i = 0; i < a->slots.size(); i++) {
-    if (a->slots[i].live) safe_view_retire(env, a, i, nullptr);
+    if (a->slots[i].current) safe_view_retire(env, a, i, nullptr);
   }
-  a->by_ptr.clear();
+  a->by_off.clear();
 }
 
-/* The finalize hint of an ArrayBuffer made by arena_view_create. */
-struct ArenaViewHint {
+/* The finalize hint of an ArrayBuffer made by arena_memory_view. */
+struct MemoryViewHint {
   Arena* arena;
   bool created; /* false while napi_create_external_arraybuffer runs */
-  bool finalized_early;
 };
 
-static void arena_view_finalize(napi_env env, void* data, void* hint) {
+static void memory_view_finalize(napi_env env, void* data, void* hint) {
   (void)env;
   (void)data;
-  ArenaViewHint* h = static_cast<ArenaViewHint*>(hint);
-  if (!h->created) { /* a failed creation (Node may call back at once): the creator cleans up */
-    h->finalized_early = true;
-    return;
-  }
+  MemoryViewHint* h = static_cast<MemoryViewHint*>(hint);
+  if (!h->created) return; /* a failed creation (Node may call back at once): the creator cleans up */
   Arena* a = h->arena;
   delete h;
   arena_unref(a);
 }
 
-/* An external ArrayBuffer over `len` bytes of arena memory at `data`, which
- * holds a reference to the arena until it is collected; null when the
- * runtime refuses it. */
-napi_value arena_view_create(napi_env env, Arena* a, void* data, size_t len) {
-  ArenaViewHint* h = new ArenaViewHint{a, false, false};
+/* An external ArrayBuffer over `len` bytes of the arena's memory at `data`
+ * (its region, mailbox, stacks or tag map), which holds a reference to the
+ * arena until it is collected; null when the runtime refuses it. */
+napi_value arena_memory_view(napi_env env, Arena* a, void* data, size_t len) {
+  MemoryViewHint* h = new MemoryViewHint{a, false};
   a->refs.fetch_add(1, std::memory_order_relaxed);
   napi_value ab = nullptr;
-  if (napi_create_external_arraybuffer(env, data, len, arena_view_finalize, h, &ab) != napi_ok) {
+  if (napi_create_external_arraybuffer(env, data, len, memory_view_finalize, h, &ab) != napi_ok) {
     a->refs.fetch_sub(1, std::memory_order_relaxed); /* the caller still holds one */
     delete h;
     return nullptr;
@@ -226,19 +212,9 @@ napi_value arena_view_create(napi_env env, Arena* a, void* data, size_t len) {
 
 /* The fast-mode region-wide ArrayBuffer, tagged as this arena's. */
 napi_value region_view_create(napi_env env, Arena* a) {
-  napi_value ab = arena_view_create(env, a, a->base, a->capacity);
+  napi_value ab = arena_memory_view(env, a, a->core->base, a->core->capacity);
   if (ab) napi_type_tag_object(env, ab, &a->tag);
   return ab;
-}
-
-/* The ArrayBuffer lib/spares.ts keeps over the tag map (spares.cc). */
-napi_value tags_view_create(napi_env env, Arena* a) {
-  return a->tags ? arena_view_create(env, a, a->tags, a->tags_len) : nullptr;
-}
-
-/* The fast-mode mailbox: inside the Arena struct. */
-napi_value io_view_create(napi_env env, Arena* a) {
-  return arena_view_create(env, a, a->io, sizeof a->io);
 }
 
 }  // namespace offheap

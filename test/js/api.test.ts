@@ -79,6 +79,17 @@ describe.each(COMBOS)('%s arena, %s views', (allocator, views) => {
     statsAddUp(arena);
   });
 
+  test('stats: exactly the documented fields, each a number where one is promised', () => {
+    const s = makeArena(allocator, views, 16 * MiB).stats();
+    const numbers = ['capacity', 'committed', 'inUse', 'free', 'largestFree', 'peakCommitted', 'liveAllocations'];
+    expect(Object.keys(s).sort()).toEqual([...numbers, 'allocator', 'views', 'corrupted', 'detail'].sort());
+    for (const k of numbers) expect(Number.isSafeInteger((s as unknown as Record<string, number>)[k])).toBe(true);
+    expect(s.allocator).toBe(allocator);
+    expect(s.views).toBe(views);
+    expect(s.corrupted).toBe(false);
+    expect(s.detail['allocator']).toBe(allocator);
+  });
+
   test('stats: peakCommitted >= committed, always (fresh, busy, after free, after trim)', () => {
     const arena = makeArena(allocator, views, 16 * MiB);
     const seen: Array<[string, number, number]> = [];

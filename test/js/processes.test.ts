@@ -14,6 +14,22 @@ function ok(name: string, args: string[] = [], nodeArgs: string[] = [], timeoutM
   return r.json as Record<string, any>;
 }
 
+describe('two copies of the package in one process (child process)', () => {
+  test("neither copy takes the other's views for its own, whatever their arenas' serial numbers", () => {
+    const j = ok('two-copies.js');
+    for (const views of ['safe', 'fast']) {
+      expect({ views, ...j.results[views] }).toEqual({
+        views,
+        separateCopies: true,
+        freeCode: 'ERR_ARENA_FOREIGN',
+        owns: false,
+        theirsStillLive: true,
+        ownStillFrees: true,
+      });
+    }
+  });
+});
+
 describe('fast views after destroy (child process)', () => {
   test('pages are released at once; old views read and write without crashing; safe views detach', () => {
     const j = ok('fast-destroy.js', [], ['--expose-gc']);

@@ -1,15 +1,13 @@
 /*
- * offheap glue — the lock (lock.h): states 0 free, 1 held, 2 held and
+ * offheap arena core — the lock (lock.h): states 0 free, 1 held, 2 held and
  * someone may be sleeping. The state lives in the 32-bit half of the word
  * that holds its low-order bits, which is what the futex waits on.
  */
 #include "lock.h"
 
 #include <sched.h>
+#include <stdint.h>
 #include <time.h>
-
-#include <cstdint>
-#include <cstring>
 
 #if defined(__linux__)
 #include <linux/futex.h>
@@ -17,11 +15,11 @@
 #include <unistd.h>
 #endif
 
-namespace offheap {
+_Static_assert(sizeof(void*) >= sizeof(uint32_t), "the state fits in the word");
 
 static inline uint32_t* state_of(void** word) {
   /* The low-order 32 bits of the word: the first half on little-endian machines. */
-  uint32_t* halves = reinterpret_cast<uint32_t*>(word);
+  uint32_t* halves = (uint32_t*)word;
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
   return sizeof(void*) == 8 ? halves + 1 : halves;
 #else
@@ -29,7 +27,7 @@ static inline uint32_t* state_of(void** word) {
 #endif
 }
 
-static inline void cpu_relax() {
+static inline void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
 #elif defined(__aarch64__)
@@ -40,7 +38,7 @@ static inline void cpu_relax() {
 static void sleep_while(uint32_t* s, uint32_t value, unsigned round) {
 #if defined(__linux__)
   (void)round;
-  syscall(SYS_futex, s, FUTEX_WAIT_PRIVATE, value, nullptr, nullptr, 0);
+  syscall(SYS_futex, s, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
 #else
   (void)s;
   (void)value;
@@ -48,31 +46,32 @@ static void sleep_while(uint32_t* s, uint32_t value, unsigned round) {
     sched_yield();
   } else {
     struct timespec ts = {0, 50000}; /* 50 us */
-    nanosleep(&ts, nullptr);
+    nanosleep(&ts, NULL);
   }
 #endif
 }
 
 static void wake_one(uint32_t* s) {
 #if defined(__linux__)
-  syscall(SYS_futex, s, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+  syscall(SYS_futex, s, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 #else
   (void)s;
 #endif
 }
 
-static const unsigned kSpins = 128;
+enum { SPINS = 128 };
 
-void word_lock_acquire(void** word) {
-  uint32_t* s = state_of(word);
+int oh_lock_try(void** word) {
   uint32_t expected = 0;
-  if (__atomic_compare_exchange_n(s, &expected, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return;
-  for (unsigned i = 0; i < kSpins; i++) {
+  return __atomic_compare_exchange_n(state_of(word), &expected, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
+}
+
+void oh_lock_acquire(void** word) {
+  uint32_t* s = state_of(word);
+  if (oh_lock_try(word)) return;
+  for (unsigned i = 0; i < SPINS; i++) {
     cpu_relax();
-    expected = 0;
-    if (__atomic_load_n(s, __ATOMIC_RELAXED) == 0 &&
-        __atomic_compare_exchange_n(s, &expected, 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-      return;
+    if (__atomic_load_n(s, __ATOMIC_RELAXED) == 0 && oh_lock_try(word)) return;
   }
   /* Contended: mark the word 2 and sleep until a release wakes us. Whoever
    * takes the lock from here on takes it as 2, since others may be asleep. */
@@ -82,9 +81,7 @@ void word_lock_acquire(void** word) {
   }
 }
 
-void word_lock_release(void** word) {
+void oh_lock_release(void** word) {
   uint32_t* s = state_of(word);
   if (__atomic_exchange_n(s, 0, __ATOMIC_RELEASE) == 2) wake_one(s);
 }
-
-}  // namespace offheap

@@ -1,0 +1,48 @@
+/*
+ * offheap arena core — what its files share and nobody else uses.
+ *
+ *   arena.c   the region, its composition, the entry points of arena.h
+ *   spares.c  spare small blocks and the tag map (spares.h)
+ *   port.c    the portable.h hooks, served by the current arena's region
+ *   lock.c    the lock of shared arenas and of the hooks (lock.h)
+ */
+#ifndef OFFHEAP_CORE_INTERNAL_H
+#define OFFHEAP_CORE_INTERNAL_H
+
+#include "arena.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define OH_PAGE ((size_t)4096)
+
+/* port.c: the arena whose region the mapping hooks serve, and where
+ * custom_abort reports damage. Set for the duration of each call into an
+ * allocator (the hooks have no context argument). */
+oh_arena* oh_current_swap(oh_arena* a);
+
+/* arena.c: the allocator calls every path goes through (a block, or NULL
+ * with a->corrupted set when the allocator found damage). */
+void* oh_core_malloc(oh_arena* a, size_t n);
+int oh_core_free(oh_arena* a, size_t off);
+int oh_core_validate(oh_arena* a, size_t off);
+size_t oh_core_usable(oh_arena* a, size_t off);
+
+/* spares.c */
+int oh_spares_create(oh_arena* a);       /* the tag map and the stacks */
+void oh_spares_unmap(oh_arena* a);
+void oh_spares_forget(oh_arena* a);      /* the allocator was released: every tag and count 0 */
+int oh_spares_give_back(oh_arena* a);    /* every spare back to the allocator */
+size_t oh_spares_held(const oh_arena* a);
+/* The tag of the block at `off` when a block of the scheme starts there, else null. */
+unsigned char* oh_spare_tag(oh_arena* a, size_t off);
+int oh_spares_refill(oh_arena* a, size_t c);
+int oh_spares_flush(oh_arena* a, size_t c);
+int oh_spares_check(oh_arena* a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,223 @@
+/*
+ * offheap arena core — spare small blocks and the tag map (spares.h, where
+ * the scheme and its invariants are written).
+ */
+#include <string.h>
+#include <sys/mman.h>
+
+#include "internal.h"
+
+/* The relations the scheme relies on. */
+_Static_assert(OH_SPARE_CLASSES <= OH_TAG_CLASS, "a class must fit in a tag");
+_Static_assert(OH_SPARE_DEPTH_MAX / 2 >= 1 && OH_SPARE_DEPTH_MIN >= 2,
+               "a full stack gives back half and keeps at least one");
+_Static_assert(OH_SPARE_STACKS_AT >= 4 * (OH_SPARE_CLASSES + 1) && OH_SPARE_STACKS_AT % 8 == 0,
+               "the counts fit before the stacks, which are 8-aligned");
+_Static_assert(OH_SPARE_MAX_BYTES % 16 == 0, "class sizes are multiples of 16");
+_Static_assert(sizeof(size_t) == 8,
+               "dlmalloc's blocks start at least 32 bytes (four words) apart only with 8-byte words: "
+               "one tag per 32-byte granule relies on it");
+
+/* ---- the class table -------------------------------------------------------- */
+
+static uint32_t class_bytes(uint32_t c) {
+  if (c <= 32) return c * 16;
+  uint32_t k = c - 33;
+  return (512u << (k >> 2)) + (128u << (k >> 2)) * ((k & 3) + 1);
+}
+
+static oh_spare_table table;
+static int table_built;
+
+static void build_table(oh_spare_table* t) {
+  uint32_t slots = 0, unit = 0;
+  for (uint32_t c = 1; c <= OH_SPARE_CLASSES; c++) {
+    uint32_t bytes = class_bytes(c);
+    uint32_t depth = OH_SPARE_STACK_BYTES / bytes;
+    if (depth < OH_SPARE_DEPTH_MIN) depth = OH_SPARE_DEPTH_MIN;
+    if (depth > OH_SPARE_DEPTH_MAX) depth = OH_SPARE_DEPTH_MAX;
+    uint32_t refill = OH_SPARE_REFILL_BYTES / bytes;
+    if (refill > depth / 2) refill = depth / 2;
+    if (refill < 1) refill = 1;
+    t->bytes[c] = bytes;
+    t->depth[c] = depth;
+    t->refill[c] = refill;
+    t->base[c] = slots;
+    slots += depth;
+    for (; unit <= bytes / 16; unit++) t->class_of_16[unit] = (uint8_t)c;
+  }
+  t->slots = slots;
+}
+
+const oh_spare_table* oh_spare_table_get(void) {
+  /* Built on first use; every caller computes the same bytes, so a race
+   * between two first callers writes identical values. */
+  if (!__atomic_load_n(&table_built, __ATOMIC_ACQUIRE)) {
+    build_table(&table);
+    __atomic_store_n(&table_built, 1, __ATOMIC_RELEASE);
+  }
+  return &table;
+}
+
+/* ---- the tag map ---------------------------------------------------------- */
+
+static inline unsigned tag_high(const oh_arena* a, size_t off) {
+  return (a->sp.tag_shift == 5 && (off & 16)) ? (unsigned)OH_TAG_HIGH : 0u;
+}
+
+unsigned char* oh_spare_tag(oh_arena* a, size_t off) {
+  if (!a->sp.tags || (off & 15) != 0 || off >= a->capacity) return NULL;
+  unsigned char* t = &a->sp.tags[off >> a->sp.tag_shift];
+  if (*t == 0 || (*t & OH_TAG_HIGH) != tag_high(a, off)) return NULL;
+  return t;
+}
+
+static void* map_noreserve(size_t len) {
+  void* p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+int oh_spares_create(oh_arena* a) {
+  const oh_spare_table* t = oh_spare_table_get();
+  /* Buddy blocks of 16 bytes may share a 32-byte granule; any larger ones,
+   * and dlmalloc's (its smallest chunk is 32 bytes), never do. */
+  a->sp.tag_shift = (a->kind == OH_KIND_BUDDY && a->min_block < 32) ? 4 : 5;
+  size_t tags_len = ((a->capacity >> a->sp.tag_shift) + OH_PAGE - 1) & ~(OH_PAGE - 1);
+  size_t block_len = (OH_SPARE_STACKS_AT + 8 * (size_t)t->slots + OH_PAGE - 1) & ~(OH_PAGE - 1);
+  unsigned char* tags = (unsigned char*)map_noreserve(tags_len);
+  void* block = tags ? map_noreserve(block_len) : NULL;
+  if (!block) {
+    if (tags) munmap(tags, tags_len);
+    return OH_OOM;
+  }
+  a->sp.tags = tags;
+  a->sp.tags_len = tags_len;
+  a->sp.block = block;
+  a->sp.block_len = block_len;
+  a->sp.count = (int32_t*)block;
+  a->sp.stack = (double*)((unsigned char*)block + OH_SPARE_STACKS_AT);
+  return OH_OK;
+}
+
+void oh_spares_unmap(oh_arena* a) {
+  if (a->sp.tags) munmap(a->sp.tags, a->sp.tags_len);
+  if (a->sp.block) munmap(a->sp.block, a->sp.block_len);
+  memset(&a->sp, 0, sizeof a->sp);
+}
+
+void oh_spares_forget(oh_arena* a) {
+  if (!a->sp.tags) return;
+  if (madvise(a->sp.tags, a->sp.tags_len, MADV_DONTNEED) != 0) memset(a->sp.tags, 0, a->sp.tags_len);
+  memset(a->sp.count, 0, 4 * (OH_SPARE_CLASSES + 1));
+}
+
+size_t oh_spares_held(const oh_arena* a) {
+  size_t n = 0;
+  if (!a->sp.tags) return 0;
+  for (size_t c = 1; c <= OH_SPARE_CLASSES; c++) n += (size_t)a->sp.count[c];
+  return n;
+}
+
+/* Class c's stack, after checking what JavaScript left in its count. */
+static int stack_of(oh_arena* a, size_t c, uint32_t* n) {
+  const oh_spare_table* t = oh_spare_table_get();
+  if (!a->sp.tags || c < 1 || c > OH_SPARE_CLASSES) return OH_INVALID;
+  int32_t k = a->sp.count[c];
+  if (k < 0 || (uint32_t)k > t->depth[c]) return OH_INVALID;
+  *n = (uint32_t)k;
+  return OH_OK;
+}
+
+/* Fills class c's stack with up to refill[c] new blocks (never past its
+ * depth), lowest offsets on top, so blocks are handed out in address order.
+ * OH_OK when at least one was added, else why not. */
+int oh_spares_refill(oh_arena* a, size_t c) {
+  const oh_spare_table* t = oh_spare_table_get();
+  uint32_t n;
+  int s = stack_of(a, c, &n);
+  if (s) return s;
+  uint32_t want = t->refill[c];
+  if (want > t->depth[c] - n) want = t->depth[c] - n;
+  if (want == 0) return OH_OK;
+  double* stack = a->sp.stack + t->base[c];
+  size_t got[OH_SPARE_DEPTH_MAX];
+  uint32_t k = 0;
+  for (; k < want; k++) {
+    unsigned char* p = (unsigned char*)oh_core_malloc(a, t->bytes[c]);
+    if (!p) break;
+    size_t off = (size_t)(p - a->base);
+    a->sp.tags[off >> a->sp.tag_shift] = (unsigned char)(c | OH_TAG_SPARE | tag_high(a, off));
+    got[k] = off;
+  }
+  a->live += k;
+  /* got[] is in allocation order, usually rising: the last is pushed first. */
+  for (uint32_t j = 0; j < k; j++) stack[n + j] = (double)got[k - 1 - j];
+  a->sp.count[c] = (int32_t)(n + k);
+  if (k > 0) return OH_OK;
+  return a->corrupted ? OH_CORRUPTED : OH_OOM;
+}
+
+/* Gives the `m` oldest spares of class c (the bottom of its stack) back. */
+static int give_back(oh_arena* a, size_t c, uint32_t m) {
+  const oh_spare_table* t = oh_spare_table_get();
+  uint32_t n;
+  int s = stack_of(a, c, &n);
+  if (s) return s;
+  if (m > n) m = n;
+  double* stack = a->sp.stack + t->base[c];
+  for (uint32_t j = 0; j < m; j++) {
+    double d = stack[j];
+    size_t off = (d >= 0 && d < (double)a->capacity) ? (size_t)d : a->capacity;
+    unsigned char* tag = oh_spare_tag(a, off);
+    /* Only this file and lib/spares.ts write the stacks; anything else on
+     * one is damage, and the arena stops. */
+    if ((double)off != d || !tag || *tag != (unsigned char)(c | OH_TAG_SPARE | tag_high(a, off))) {
+      a->corrupted = 1;
+      return OH_CORRUPTED;
+    }
+    *tag = 0;
+    s = oh_core_free(a, off);
+    if (s) return s;
+  }
+  memmove(stack, stack + m, (n - m) * sizeof *stack);
+  a->sp.count[c] = (int32_t)(n - m);
+  return OH_OK;
+}
+
+/* A full stack gives back its older half. */
+int oh_spares_flush(oh_arena* a, size_t c) {
+  uint32_t n;
+  int s = stack_of(a, c, &n);
+  if (s) return s;
+  return give_back(a, c, n / 2);
+}
+
+int oh_spares_give_back(oh_arena* a) {
+  if (!a->sp.tags) return OH_OK;
+  for (size_t c = 1; c <= OH_SPARE_CLASSES; c++) {
+    int s = give_back(a, c, OH_SPARE_DEPTH_MAX);
+    if (s) return s;
+  }
+  return OH_OK;
+}
+
+int oh_spares_check(oh_arena* a) {
+  const oh_spare_table* t = oh_spare_table_get();
+  if (!a->sp.tags) return OH_OK;
+  for (size_t c = 1; c <= OH_SPARE_CLASSES; c++) {
+    uint32_t n;
+    if (stack_of(a, c, &n)) return OH_CORRUPTED;
+    const double* stack = a->sp.stack + t->base[c];
+    for (uint32_t j = 0; j < n; j++) {
+      double d = stack[j];
+      if (!(d >= 0 && d < (double)a->capacity)) return OH_CORRUPTED;
+      size_t off = (size_t)d;
+      unsigned char* tag = oh_spare_tag(a, off);
+      if ((double)off != d || !tag || *tag != (unsigned char)(c | OH_TAG_SPARE | tag_high(a, off)))
+        return OH_CORRUPTED;
+      /* Allocated in the allocator, and large enough for its class. */
+      if (oh_core_validate(a, off) != OH_OK || oh_core_usable(a, off) < t->bytes[c]) return OH_CORRUPTED;
+    }
+  }
+  return OH_OK;
+}

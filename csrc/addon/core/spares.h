@@ -1,0 +1,95 @@
+/*
+ * offheap arena core — spare small blocks of fast arenas (spares.c).
+ *
+ * A fast arena's alloc(64) + free that crossed into C twice would cost about
+ * twice what the whole operation may (two Node-API calls). So per size class
+ * c (1..OH_SPARE_CLASSES, up to OH_SPARE_MAX_BYTES) the arena keeps a stack
+ * of "spares": blocks the allocator has allocated that are free to the user.
+ * The stacks live in memory JavaScript reads and writes (lib/spares.ts pops
+ * a spare for alloc and pushes a freed block back, with no call into C);
+ * this file fills an empty stack (refill), gives back the older half of a
+ * full one (flush), and gives every spare back when the allocator needs them
+ * (out of memory, stats, trim) or forgets them all (reset, destroy, damage).
+ *
+ * Free stays exact through the tag map: one byte per granule of the region
+ * (2^tag_shift bytes: 32 where blocks start at least 32 bytes apart, as
+ * dlmalloc's do; 16 for a buddy arena with 16-byte blocks), mapped outside
+ * the region so that no view can scribble over it.
+ *
+ *   tag == 0               no block of this scheme starts in the granule
+ *   tag & OH_TAG_CLASS     c: a block of class c starts in it, allocated in
+ *                          the allocator (it counts as live there)
+ *   tag & OH_TAG_SPARE     ... and it is a spare, on stack c: free to the user
+ *   tag & OH_TAG_HIGH      ... it starts 16 bytes into a 32-byte granule
+ *
+ * Invariants (oh_spares_check): a non-zero tag names exactly one block the
+ * allocator holds, starting where the tag says, of at least the class's
+ * bytes; a block is on stack c exactly when its tag is c | SPARE | high;
+ * 0 <= count[c] <= depth[c]. JavaScript sets and clears only OH_TAG_SPARE
+ * (taking a spare, giving a block back) together with the stack; this file
+ * sets and clears whole tags (refill, flush, a block leaving through the
+ * allocator). Every offset-taking entry of the arena refuses a spare: freeing
+ * it again is a double free.
+ *
+ * The class table (sizes, stack depths, refill batches) is defined here once;
+ * the binding hands it to lib/spares.ts.
+ */
+#ifndef OFFHEAP_CORE_SPARES_H
+#define OFFHEAP_CORE_SPARES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define OH_SPARE_CLASSES 60          /* classes 1..60 */
+#define OH_SPARE_MAX_BYTES 65536     /* the largest class */
+#define OH_SPARE_STACK_BYTES 65536   /* a stack holds about this many bytes... */
+#define OH_SPARE_DEPTH_MIN 2         /* ...and between these many blocks */
+#define OH_SPARE_DEPTH_MAX 64
+#define OH_SPARE_REFILL_BYTES 4096   /* a refill takes about this many bytes (at least one
+                                        block, at most half a stack) */
+#define OH_TAG_CLASS 0x3f
+#define OH_TAG_SPARE 0x40
+#define OH_TAG_HIGH 0x80
+
+/* Where the stack counts and the stacks sit in the memory JavaScript sees:
+ * int32 count[c] at byte 4 * c, then double stack[...] from
+ * OH_SPARE_STACKS_AT; class c's stack is stack[base[c] .. base[c] + depth[c]),
+ * its top at count[c] - 1. */
+#define OH_SPARE_STACKS_AT 256
+
+/* The class table: built once, the same for every arena. */
+typedef struct oh_spare_table {
+  uint32_t bytes[OH_SPARE_CLASSES + 1];  /* block size of class c (a multiple of 16) */
+  uint32_t depth[OH_SPARE_CLASSES + 1];  /* stack capacity of class c */
+  uint32_t refill[OH_SPARE_CLASSES + 1]; /* blocks one refill takes */
+  uint32_t base[OH_SPARE_CLASSES + 1];   /* first stack slot of class c */
+  uint32_t slots;                        /* stack slots in all */
+  /* class_of_16[(n + 15) / 16]: the class of a request of n bytes
+   * (0 <= n <= OH_SPARE_MAX_BYTES): 16-byte steps up to 512 bytes, then four
+   * classes per doubling (at most 25 % rounding). */
+  uint8_t class_of_16[OH_SPARE_MAX_BYTES / 16 + 1];
+} oh_spare_table;
+
+const oh_spare_table* oh_spare_table_get(void);
+
+/* The spares of one arena (a member of oh_arena). */
+typedef struct oh_spares {
+  unsigned char* tags; /* the tag map, or null: the arena keeps no spares */
+  size_t tags_len;
+  unsigned tag_shift;
+  void* block;         /* counts and stacks (the layout above) */
+  size_t block_len;
+  int32_t* count;      /* count[c] */
+  double* stack;       /* the stacks' offsets */
+  int dropped;         /* forgotten because the arena was found damaged */
+} oh_spares;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

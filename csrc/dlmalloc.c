@@ -675,7 +675,7 @@ static void refresh_range_flag(mstate m) {
 
 /* A chunk pointer read from the heap may be followed: aligned, and its whole
  * header (tree links included) inside the heap. */
-#define ok_chunk(M, p) (is_aligned(chunk2mem(p)) && ok_range((M), (p), sizeof(tchunk)))
+#define ok_chunk(M, p) (ok_range((M), (p), sizeof(tchunk)) && is_aligned(chunk2mem(p)))
 /* A chunk size read from the heap keeps the next chunk's header inside. */
 #define ok_next(M, p, s) \
   ((s) >= MIN_CHUNK_SIZE && (s) < MAX_REQUEST && ok_range((M), (p), (s) + TWO_SIZE_T_SIZES))
@@ -692,6 +692,20 @@ DL_INLINE void set_live(mstate m, const void* mem) {
     size_t i = live_index(m, mem);
     m->livemap[i >> 3] |= (unsigned char)(1U << (i & 7));
   }
+}
+/* A chunk the heap is about to hand out: marked live, or 0 when the map says
+ * it is live already. Then the heap's metadata was damaged (a live chunk sat
+ * in a bin), and handing it out again would give two owners one block. */
+DL_INLINE void* claim_live(mstate m, void* mem) {
+  if (mem == 0 || m->livemap == 0) return mem;
+  size_t i = live_index(m, mem);
+  unsigned char bit = (unsigned char)(1U << (i & 7));
+  if (DL_UNLIKELY(m->livemap[i >> 3] & bit)) {
+    CORRUPTION_ERROR_ACTION(m);
+    return 0;
+  }
+  m->livemap[i >> 3] |= bit;
+  return mem;
 }
 DL_INLINE void clear_live(mstate m, const void* mem) {
   if (m->livemap != 0) {
@@ -1788,8 +1802,7 @@ static void** ialloc_locked(mstate m, size_t n_elements, size_t* sizes, int opts
     array_size = 0;
   } else {
     if (n_elements == 0) {
-      void* mem = malloc_locked(m, 0);
-      if (mem != 0) set_live(m, mem);
+      void* mem = claim_live(m, malloc_locked(m, 0));
       return (void**)mem;
     }
     if (n_elements > (MAX_REQUEST - 1) / sizeof(void*)) return 0;
@@ -2294,8 +2307,7 @@ DL_INLINE void* heap_malloc(mstate m, size_t bytes) {
   void* mem = 0;
   if (PREACTION(m)) return 0;
   if (DL_LIKELY(!is_corrupt(m))) {
-    mem = malloc_locked_inline(m, bytes);
-    if (mem != 0) set_live(m, mem);
+    mem = claim_live(m, malloc_locked_inline(m, bytes));
   }
   POSTACTION(m);
   return mem;
@@ -2343,11 +2355,10 @@ static void* heap_realloc(mstate hint, void* oldmem, size_t bytes, int can_move)
   if (newp != 0) {
     result = chunk2mem(newp);
   } else if (can_move && !is_corrupt(m)) {
-    void* mem = malloc_locked(m, bytes);
+    void* mem = claim_live(m, malloc_locked(m, bytes));
     if (mem != 0) {
       size_t oc = chunksize(oldp) - overhead_for(oldp);
       memcpy(mem, oldmem, (oc < bytes) ? oc : bytes);
-      set_live(m, mem);
       free_locked(m, oldmem);
       result = mem;
     }
@@ -2391,11 +2402,10 @@ static int heap_realloc_status(mstate m, void* oldmem, size_t bytes, void** out)
     if (newp != 0) {
       *out = chunk2mem(newp);
     } else if (!is_corrupt(m)) {
-      void* mem = malloc_locked(m, bytes);
+      void* mem = claim_live(m, malloc_locked(m, bytes));
       if (mem != 0) {
         size_t oc = chunksize(oldp) - overhead_for(oldp);
         memcpy(mem, oldmem, (oc < bytes) ? oc : bytes);
-        set_live(m, mem);
         free_locked(m, oldmem);
         *out = mem;
       }
@@ -2416,8 +2426,7 @@ static void* heap_memalign(mstate m, size_t alignment, size_t bytes) {
   void* mem = 0;
   if (PREACTION(m)) return 0;
   if (!is_corrupt(m)) {
-    mem = memalign_locked(m, alignment, bytes);
-    if (mem != 0) set_live(m, mem);
+    mem = claim_live(m, memalign_locked(m, alignment, bytes));
   }
   POSTACTION(m);
   return mem;
@@ -2501,6 +2510,35 @@ static int heap_validate(mstate m, const void* mem) {
   r = validate_locked(m, mem);
   POSTACTION(m);
   return r;
+}
+
+/* The largest free chunk: top, dv, the largest chunk of the highest non-empty
+ * tree bin (the path that prefers child[1] at each level, as the trie orders
+ * sizes by their bits) or the highest small bin. 0 once the heap is found
+ * damaged. */
+static size_t heap_largest_free(mstate m) {
+  size_t best = 0;
+  if (PREACTION(m)) return 0;
+  if (!is_corrupt(m) && is_initialized(m)) {
+    best = m->topsize > m->dvsize ? m->topsize : m->dvsize;
+    if (m->treemap != 0) {
+      tchunkptr t = *treebin_at(m, (bindex_t)(31 - __builtin_clz((unsigned)m->treemap)));
+      for (unsigned depth = 0; t != 0; depth++) {
+        if (!ok_chunk(m, t) || depth > SIZE_T_BITSIZE) {
+          CORRUPTION_ERROR_ACTION(m);
+          best = 0;
+          break;
+        }
+        if (chunksize(t) > best) best = chunksize(t);
+        t = t->child[1] != 0 ? t->child[1] : t->child[0];
+      }
+    } else if (m->smallmap != 0) {
+      size_t sz = small_index2size(31 - __builtin_clz((unsigned)m->smallmap));
+      if (sz > best) best = sz;
+    }
+  }
+  POSTACTION(m);
+  return best;
 }
 
 static int heap_check(mstate m) {
@@ -3015,6 +3053,12 @@ int mspace_validate(mspace msp, const void* mem) {
   mstate ms = (mstate)msp;
   if (!ok_magic(ms)) return DL_E_INVALID;
   return heap_validate(ms, mem);
+}
+
+size_t mspace_largest_free(mspace msp) {
+  mstate ms = (mstate)msp;
+  if (!ok_magic(ms)) return 0;
+  return heap_largest_free(ms);
 }
 
 int mspace_check(mspace msp) {

@@ -202,6 +202,10 @@ int mspace_free_status(mspace msp, void* mem);
  * untouched). */
 int mspace_realloc_status(mspace msp, void* oldmem, size_t bytes, void** out);
 
+/* The largest free chunk of the heap, top included (bytes, headers counted):
+ * no request larger than this is served without new memory from the port. */
+size_t mspace_largest_free(mspace msp);
+
 /* Full invariant walk (bins, bitmaps, tree shape, boundary tags, top, dv,
  * segments, footprint accounting, live-chunk map). DL_OK or DL_E_CORRUPTED;
  * never aborts. */

@@ -483,19 +483,23 @@ int oh_check(oh_arena* a) {
   return leave(a, &e, ok ? OH_OK : OH_CORRUPTED);
 }
 
-/* The largest request that could succeed now, as an upper bound: the longest
- * free run or block, or the whole region when nothing is allocated (an empty
- * dlmalloc heap gives its segment back when a request needs the room). */
+/* The largest request that could succeed now, as an upper bound. dlmalloc:
+ * the longest free page run (a new segment or a large chunk's own run) or the
+ * largest free chunk of the heap, or the whole region when nothing is
+ * allocated (an empty heap gives its segment back when a request needs the
+ * room). buddy: the largest free block once the lazy cache is merged. */
 static size_t largest_free(oh_arena* a) {
   if (a->released || a->corrupted) return 0;
-  if (a->live == 0) return a->kind == OH_KIND_DLMALLOC ? a->capacity : 0;
   if (a->kind == OH_KIND_DLMALLOC) {
+    if (a->live == 0) return a->capacity;
     pages_stats_t ps;
     size_t best = pages_stats(a->pages, &ps) == PAGES_OK ? ps.largest_free : 0;
-    struct mallinfo mi = mspace_mallinfo(a->msp);
-    return mi.keepcost > best ? mi.keepcost : best;
+    size_t chunk = mspace_largest_free(a->msp);
+    return chunk > best ? chunk : best;
   }
-  return 0;
+  buddy_stats_t bs;
+  buddy_flush(a->buddy);
+  return buddy_stats(a->buddy, &bs) == BUDDY_OK ? bs.largest_free : 0;
 }
 
 static void fill_dlmalloc(oh_arena* a, oh_arena_stats* s) {
@@ -546,7 +550,6 @@ static void fill_buddy(oh_arena* a, oh_arena_stats* s) {
   s->committed = (double)committed;
   s->inUse = (double)bs.used_bytes;
   s->free = (double)(committed - bs.used_bytes);
-  s->largestFree = a->corrupted ? 0 : (double)bs.largest_free;
   s->peakCommitted = (double)peak;
   s->detail.buddy.peakInUse = (double)bs.peak_used_bytes;
   s->detail.buddy.freeBlockBytes = (double)bs.free_bytes;
@@ -568,31 +571,24 @@ int oh_stats(oh_arena* a, oh_arena_stats* s) {
   if (st == OH_DESTROYED) return leave(a, &e, st);
   /* Spares back first, so that the numbers count the user's blocks only; a
    * failure marks the arena corrupted, which the numbers then say. */
-  if (st == OH_OK) oh_spares_give_back(a);
+  if (st == OH_OK && oh_spares_give_back(a) != OH_OK) a->corrupted = 1;
   s->kind = a->kind;
   s->capacity = (double)a->capacity;
-  s->liveAllocations = (double)(a->live - oh_spares_held(a));
-  if (a->kind == OH_KIND_DLMALLOC) {
-    fill_dlmalloc(a, s);
-    s->largestFree = (double)largest_free(a);
-  } else {
-    fill_buddy(a, s);
+  if (a->corrupted && !a->sp.dropped) { /* the spares go (leave() would), and their count with them */
+    oh_spares_forget(a);
+    a->sp.dropped = 1;
   }
+  s->liveAllocations = (double)(a->live - oh_spares_held(a));
+  if (a->kind == OH_KIND_DLMALLOC) fill_dlmalloc(a, s);
+  else fill_buddy(a, s);
+  s->largestFree = (double)largest_free(a);
   s->corrupted = a->corrupted;
   return leave(a, &e, OH_OK);
 }
 
 size_t oh_largest_free(oh_arena* a) {
   oh_entry e;
-  size_t r = 0;
-  if (enter(a, &e) == OH_OK) {
-    if (a->kind == OH_KIND_DLMALLOC) {
-      r = largest_free(a);
-    } else {
-      buddy_stats_t bs;
-      if (buddy_stats(a->buddy, &bs) == BUDDY_OK) r = bs.largest_free;
-    }
-  }
+  size_t r = enter(a, &e) == OH_OK ? largest_free(a) : 0;
   leave(a, &e, OH_OK);
   return r;
 }

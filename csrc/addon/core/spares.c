@@ -107,23 +107,36 @@ void oh_spares_unmap(oh_arena* a) {
 
 void oh_spares_forget(oh_arena* a) {
   if (!a->sp.tags) return;
+  /* They leave the live count with the stacks (a count out of range is
+   * damage, and counted as nothing). */
+  size_t held = oh_spares_held(a);
+  a->live = held <= a->live ? a->live - held : 0;
   if (madvise(a->sp.tags, a->sp.tags_len, MADV_DONTNEED) != 0) memset(a->sp.tags, 0, a->sp.tags_len);
   memset(a->sp.count, 0, 4 * (OH_SPARE_CLASSES + 1));
 }
 
 size_t oh_spares_held(const oh_arena* a) {
+  const oh_spare_table* t = oh_spare_table_get();
   size_t n = 0;
   if (!a->sp.tags) return 0;
-  for (size_t c = 1; c <= OH_SPARE_CLASSES; c++) n += (size_t)a->sp.count[c];
+  for (size_t c = 1; c <= OH_SPARE_CLASSES; c++) {
+    int32_t k = a->sp.count[c];
+    if (k > 0 && (uint32_t)k <= t->depth[c]) n += (size_t)k;
+  }
   return n;
 }
 
-/* Class c's stack, after checking what JavaScript left in its count. */
+/* Class c's stack, after checking what JavaScript left in its count: a class
+ * out of range is a bad argument (OH_INVALID), a count out of range is damage
+ * (the arena is then corrupted). */
 static int stack_of(oh_arena* a, size_t c, uint32_t* n) {
   const oh_spare_table* t = oh_spare_table_get();
   if (!a->sp.tags || c < 1 || c > OH_SPARE_CLASSES) return OH_INVALID;
   int32_t k = a->sp.count[c];
-  if (k < 0 || (uint32_t)k > t->depth[c]) return OH_INVALID;
+  if (k < 0 || (uint32_t)k > t->depth[c]) {
+    a->corrupted = 1;
+    return OH_CORRUPTED;
+  }
   *n = (uint32_t)k;
   return OH_OK;
 }
@@ -201,23 +214,42 @@ int oh_spares_give_back(oh_arena* a) {
   return OH_OK;
 }
 
+/* Every stack entry names a spare of its class (its tag says so, the
+ * allocator holds the block, and it is large enough), and no block is on a
+ * stack twice: each entry's SPARE bit is taken off while it is visited, so a
+ * second entry for the same block finds it gone; the bits are put back after. */
 int oh_spares_check(oh_arena* a) {
   const oh_spare_table* t = oh_spare_table_get();
   if (!a->sp.tags) return OH_OK;
-  for (size_t c = 1; c <= OH_SPARE_CLASSES; c++) {
-    uint32_t n;
-    if (stack_of(a, c, &n)) return OH_CORRUPTED;
-    const double* stack = a->sp.stack + t->base[c];
-    for (uint32_t j = 0; j < n; j++) {
-      double d = stack[j];
-      if (!(d >= 0 && d < (double)a->capacity)) return OH_CORRUPTED;
-      size_t off = (size_t)d;
-      unsigned char* tag = oh_spare_tag(a, off);
-      if ((double)off != d || !tag || *tag != (unsigned char)(c | OH_TAG_SPARE | tag_high(a, off)))
-        return OH_CORRUPTED;
-      /* Allocated in the allocator, and large enough for its class. */
-      if (oh_core_validate(a, off) != OH_OK || oh_core_usable(a, off) < t->bytes[c]) return OH_CORRUPTED;
+  int ok = 1;
+  size_t c = 1;
+  uint32_t j = 0, n = 0;
+  for (; ok && c <= OH_SPARE_CLASSES; c++) {
+    if (stack_of(a, c, &n)) {
+      ok = 0;
+      j = 0;
+      break;
     }
+    const double* stack = a->sp.stack + t->base[c];
+    for (j = 0; j < n; j++) {
+      double d = stack[j];
+      size_t off = (d >= 0 && d < (double)a->capacity) ? (size_t)d : a->capacity;
+      unsigned char* tag = oh_spare_tag(a, off);
+      if ((double)off != d || !tag || *tag != (unsigned char)(c | OH_TAG_SPARE | tag_high(a, off)) ||
+          oh_core_validate(a, off) != OH_OK || oh_core_usable(a, off) < t->bytes[c]) {
+        ok = 0;
+        break;
+      }
+      *tag &= (unsigned char)~OH_TAG_SPARE;
+    }
+    if (!ok) break;
   }
-  return OH_OK;
+  /* Put the bits back on every entry visited: classes before c whole, class c up to j. */
+  for (size_t k = 1; k <= c && k <= OH_SPARE_CLASSES; k++) {
+    uint32_t m = k < c ? (uint32_t)a->sp.count[k] : j;
+    const double* stack = a->sp.stack + t->base[k];
+    for (uint32_t i = 0; i < m; i++) a->sp.tags[(size_t)stack[i] >> a->sp.tag_shift] |= OH_TAG_SPARE;
+  }
+  if (!ok) a->corrupted = 1;
+  return ok ? OH_OK : OH_CORRUPTED;
 }

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "bits.h"
 #include "portable.h"
 
 /* ---- compiler hints ----------------------------------------------------------
@@ -44,43 +45,7 @@
 #define UNLIKELY(x) (x)
 #endif
 
-/* ---- bit helpers ----------------------------------------------------------- */
-
-static inline unsigned ctz64(uint64_t x) { /* x != 0 */
-#if defined(__GNUC__) || defined(__clang__)
-  return (unsigned)__builtin_ctzll(x);
-#else
-  unsigned n = 0;
-  while (!(x & 1)) {
-    x >>= 1;
-    n++;
-  }
-  return n;
-#endif
-}
-
-static inline unsigned floor_log2_64(uint64_t x) { /* x != 0 */
-#if defined(__GNUC__) || defined(__clang__)
-  return 63u - (unsigned)__builtin_clzll(x);
-#else
-  unsigned n = 0;
-  while (x >>= 1) n++;
-  return n;
-#endif
-}
-
-static inline unsigned popcount64(uint64_t x) {
-#if defined(__GNUC__) || defined(__clang__)
-  return (unsigned)__builtin_popcountll(x);
-#else
-  unsigned n = 0;
-  while (x) {
-    x &= x - 1;
-    n++;
-  }
-  return n;
-#endif
-}
+/* ---- bit helpers (and bits.h) --------------------------------------------- */
 
 static inline int bit_get(const uint64_t* w, size_t i) { return (int)((w[i >> 6] >> (i & 63)) & 1u); }
 static inline void bit_set(uint64_t* w, size_t i) { w[i >> 6] |= (uint64_t)1 << (i & 63); }

@@ -68,46 +68,9 @@
 #include <stdint.h>
 #include <string.h>
 
-/* ---- bit helpers ----------------------------------------------------------- */
+#include "bits.h"
 
-static inline unsigned ctz64(uint64_t x) { /* x != 0 */
-#if defined(__GNUC__) || defined(__clang__)
-  return (unsigned)__builtin_ctzll(x);
-#else
-  unsigned n = 0;
-  while (!(x & 1)) {
-    x >>= 1;
-    n++;
-  }
-  return n;
-#endif
-}
-
-static inline unsigned clz64(uint64_t x) { /* x != 0 */
-#if defined(__GNUC__) || defined(__clang__)
-  return (unsigned)__builtin_clzll(x);
-#else
-  unsigned n = 0;
-  while (!(x >> 63)) {
-    x <<= 1;
-    n++;
-  }
-  return n;
-#endif
-}
-
-static inline size_t popcount64(uint64_t x) {
-#if defined(__GNUC__) || defined(__clang__)
-  return (size_t)__builtin_popcountll(x);
-#else
-  size_t n = 0;
-  while (x) {
-    x &= x - 1;
-    n++;
-  }
-  return n;
-#endif
-}
+/* ---- bit helpers (and bits.h) --------------------------------------------- */
 
 #define ALL ((uint64_t)~(uint64_t)0)
 

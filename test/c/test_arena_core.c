@@ -36,6 +36,7 @@
 #include "../../csrc/addon/core/arena.h"
 #include "../../csrc/addon/core/lock.h"
 #include "testhelper.h"
+#include "arena_fixture.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -120,54 +121,6 @@ static void check_stats(oh_arena* a, size_t live) {
 }
 
 /* ---- byte-exact snapshots: "a refused call changes nothing" -------------- */
-
-#define SNAP_PARTS 8
-typedef struct {
-  const unsigned char* p[SNAP_PARTS];
-  size_t n[SNAP_PARTS];
-  unsigned char* copy[SNAP_PARTS];
-  int k;
-  size_t live;
-  int corrupted;
-} snap_t;
-
-static void snap_add(snap_t* s, const void* p, size_t n) {
-  if (!p || !n || s->k >= SNAP_PARTS) return;
-  s->p[s->k] = (const unsigned char*)p;
-  s->n[s->k] = n;
-  s->copy[s->k] = (unsigned char*)malloc(n);
-  if (s->copy[s->k]) memcpy(s->copy[s->k], p, n);
-  s->k++;
-}
-
-/* Region, allocator metadata, tag map and spare stacks (small arenas only). */
-static void snap_take(snap_t* s, oh_arena* a) {
-  memset(s, 0, sizeof *s);
-  snap_add(s, a->base, a->capacity);
-  snap_add(s, a->livemap, a->livemap_len);
-  snap_add(s, a->pages_meta, a->pages_meta_len);
-  if (a->dl_state) snap_add(s, a->dl_state, mspace_state_size());
-  snap_add(s, a->buddy_meta, a->buddy_meta_len);
-  snap_add(s, a->sp.tags, a->sp.tags_len);
-  snap_add(s, a->sp.block, a->sp.block_len);
-  s->live = a->live;
-  s->corrupted = a->corrupted;
-}
-
-static int snap_same(const snap_t* s, const oh_arena* a) {
-  int same = s->live == a->live && s->corrupted == a->corrupted;
-  for (int i = 0; i < s->k; i++)
-    if (!s->copy[i] || memcmp(s->copy[i], s->p[i], s->n[i]) != 0) {
-      fprintf(stderr, "    snapshot part %d differs\n", i);
-      same = 0;
-    }
-  return same;
-}
-
-static void snap_free(snap_t* s) {
-  for (int i = 0; i < s->k; i++) free(s->copy[i]);
-  s->k = 0;
-}
 
 /* Every offset-taking call refuses `off` with `want` and changes nothing. */
 static void expect_refused(oh_arena* a, size_t off, int want) {
@@ -917,57 +870,6 @@ static void mailbox(int kind) {
 
 /* ---- spares: what lib/spares.ts does, in C ---------------------------------- */
 
-static unsigned high_of(oh_arena* a, size_t off) {
-  return (a->sp.tag_shift == 5 && (off & 16)) ? OH_TAG_HIGH : 0;
-}
-static unsigned char* tag_at(oh_arena* a, size_t off) { return &a->sp.tags[off >> a->sp.tag_shift]; }
-
-/* Spares.take: a block of class c, or SIZE_MAX when none could be had. */
-static size_t js_take(oh_arena* a, unsigned c) {
-  const oh_spare_table* t = oh_spare_table_get();
-  int32_t n = a->sp.count[c];
-  if (n == 0) {
-    a->io[OH_IO_ARG] = c;
-    oh_io_refill(a);
-    n = a->sp.count[c];
-    if (n == 0) return SIZE_MAX;
-  }
-  n--;
-  a->sp.count[c] = n;
-  double d = a->sp.stack[t->base[c] + (uint32_t)n];
-  size_t off = (size_t)d;
-  *tag_at(a, off) = (unsigned char)(c | high_of(a, off));
-  return off;
-}
-
-/* Spares.put: 1 (taken back), 0 (not a spare-scheme block), or a negative
- * status from the flush of a full stack. */
-static int js_put(oh_arena* a, size_t off) {
-  const oh_spare_table* t = oh_spare_table_get();
-  unsigned char tg = *tag_at(a, off);
-  unsigned high = high_of(a, off);
-  if (tg == 0 || (off & 15) != 0 || (tg & ~OH_TAG_CLASS) != high) return 0;
-  unsigned c = tg & OH_TAG_CLASS;
-  int32_t n = a->sp.count[c];
-  if ((uint32_t)n == t->depth[c]) {
-    a->io[OH_IO_ARG] = c;
-    oh_io_flush(a);
-    double st = a->io[OH_IO_RESULT];
-    if (st < 0) return (int)st;
-    n = a->sp.count[c];
-  }
-  a->sp.stack[t->base[c] + (uint32_t)n] = (double)off;
-  a->sp.count[c] = n + 1;
-  *tag_at(a, off) = (unsigned char)(tg | OH_TAG_SPARE);
-  return 1;
-}
-
-static size_t spares_held(oh_arena* a) {
-  size_t n = 0;
-  for (unsigned c = 1; c <= OH_SPARE_CLASSES; c++) n += (size_t)a->sp.count[c];
-  return n;
-}
-
 TEST(spare_table) {
   const oh_spare_table* t = oh_spare_table_get();
   CHECK(t == oh_spare_table_get());
@@ -1548,6 +1450,14 @@ static void expect_dead(oh_arena* a) {
   oh_arena_delete(a);
 }
 
+/* The damage was found by the call that returned `st`, or else by oh_check;
+ * the arena then refuses everything. */
+static void expect_found(oh_arena* a, int st) {
+  if (st == OH_OK) st = oh_check(a);
+  CHECK_ST(st, OH_CORRUPTED);
+  expect_dead(a);
+}
+
 /* Runs `ops` allocator calls; returns the first non-OK, non-OOM status, or
  * CHURN_OUTSIDE (a block not inside the region), or CHURN_TWICE (a block
  * handed out while it was still live), then OH_CORRUPTED when the final
@@ -1599,9 +1509,7 @@ TEST(damage_dl_free_fd) {
     size_t o;
     st = oh_alloc(a, 40, &o);
   }
-  if (st == OH_OK) st = oh_check(a);
-  CHECK_ST(st, OH_CORRUPTED);
-  expect_dead(a);
+  expect_found(a, st);
 }
 
 TEST(damage_dl_free_bk_unlink) {
@@ -1626,9 +1534,7 @@ TEST(damage_dl_overflow_into_next_head) {
   CHECK_EQ_SZ(y, x + 112);
   memset(at(a, x), 0x41, 120); /* overwrites y's prev_foot and head */
   int st = oh_free(a, y);
-  if (st == OH_OK) st = oh_check(a);
-  CHECK_ST(st, OH_CORRUPTED);
-  expect_dead(a);
+  expect_found(a, st);
 }
 
 TEST(damage_dl_prev_foot) {
@@ -1641,9 +1547,7 @@ TEST(damage_dl_prev_foot) {
   CHECK_ST(oh_free(a, x), OH_OK);
   WORD(a, y - 16) = 0x4343434343434343ULL; /* prev_foot: backward merge would leave the heap */
   int st = oh_free(a, y);
-  if (st == OH_OK) st = oh_check(a);
-  CHECK_ST(st, OH_CORRUPTED);
-  expect_dead(a);
+  expect_found(a, st);
 }
 
 /* The size word of a free chunk's neighbour, just before it: found by check. */
@@ -1668,9 +1572,7 @@ TEST(damage_dl_inuse_head_huge) {
   CHECK_ST(oh_alloc(a, 100, &g), OH_OK);
   WORD(a, x - 8) = 0x4141414141414141ULL | 3;
   int st = oh_free(a, x);
-  if (st == OH_OK) st = oh_check(a);
-  CHECK_ST(st, OH_CORRUPTED);
-  expect_dead(a);
+  expect_found(a, st);
 }
 
 /* A large (tree-bin) chunk's links and children. */
@@ -1688,9 +1590,7 @@ TEST(damage_dl_tree) {
   size_t o;
   if (st == OH_OK) st = oh_alloc(a, 800, &o);
   if (st == OH_OK) st = oh_alloc(a, 950, &o);
-  if (st == OH_OK) st = oh_check(a);
-  CHECK_ST(st, OH_CORRUPTED);
-  expect_dead(a);
+  expect_found(a, st);
 }
 
 /* Damage to the heap of a fast arena: spares are dropped with everything else. */

@@ -31,6 +31,7 @@
 
 #include "../../csrc/addon/core/arena.h"
 #include "testhelper.h"
+#include "arena_fixture.h"
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -127,53 +128,6 @@ static int is_live_start(shadow* sh, size_t off) {
 }
 
 /* ---- spares, as lib/spares.ts ------------------------------------------------- */
-
-static unsigned high_of(oh_arena* a, size_t off) {
-  return (a->sp.tag_shift == 5 && (off & 16)) ? OH_TAG_HIGH : 0;
-}
-static unsigned char* tag_at(oh_arena* a, size_t off) { return &a->sp.tags[off >> a->sp.tag_shift]; }
-
-static size_t js_take(oh_arena* a, unsigned c) {
-  const oh_spare_table* t = oh_spare_table_get();
-  int32_t n = a->sp.count[c];
-  if (n == 0) {
-    a->io[OH_IO_ARG] = c;
-    oh_io_refill(a);
-    n = a->sp.count[c];
-    if (n == 0) return SIZE_MAX;
-  }
-  n--;
-  a->sp.count[c] = n;
-  size_t off = (size_t)a->sp.stack[t->base[c] + (uint32_t)n];
-  *tag_at(a, off) = (unsigned char)(c | high_of(a, off));
-  return off;
-}
-
-static int js_put(oh_arena* a, size_t off) {
-  const oh_spare_table* t = oh_spare_table_get();
-  unsigned char tg = *tag_at(a, off);
-  if (tg == 0 || (off & 15) != 0 || (tg & ~OH_TAG_CLASS) != high_of(a, off)) return 0;
-  unsigned c = tg & OH_TAG_CLASS;
-  int32_t n = a->sp.count[c];
-  if ((uint32_t)n == t->depth[c]) {
-    a->io[OH_IO_ARG] = c;
-    oh_io_flush(a);
-    double st = a->io[OH_IO_RESULT];
-    if (st < 0) return (int)st;
-    n = a->sp.count[c];
-  }
-  a->sp.stack[t->base[c] + (uint32_t)n] = (double)off;
-  a->sp.count[c] = n + 1;
-  *tag_at(a, off) = (unsigned char)(tg | OH_TAG_SPARE);
-  return 1;
-}
-
-static size_t spares_held(oh_arena* a) {
-  size_t n = 0;
-  if (!a->sp.tags) return 0;
-  for (unsigned c = 1; c <= OH_SPARE_CLASSES; c++) n += (size_t)a->sp.count[c];
-  return n;
-}
 
 /* ---- model bookkeeping ----------------------------------------------------------- */
 
@@ -389,40 +343,6 @@ static void op_query(shadow* sh) {
   verify_block(sh, i);
 }
 
-/* Byte-exact snapshot of region, metadata, tags and stacks. */
-typedef struct {
-  const unsigned char* p[8];
-  size_t n[8];
-  unsigned char* copy[8];
-  int k;
-} snap_t;
-static void snap_add(snap_t* s, const void* p, size_t n) {
-  if (!p || !n) return;
-  s->p[s->k] = (const unsigned char*)p;
-  s->n[s->k] = n;
-  s->copy[s->k] = (unsigned char*)malloc(n);
-  if (s->copy[s->k]) memcpy(s->copy[s->k], p, n);
-  s->k++;
-}
-static void snap_take(snap_t* s, oh_arena* a) {
-  memset(s, 0, sizeof *s);
-  snap_add(s, a->base, a->capacity);
-  snap_add(s, a->livemap, a->livemap_len);
-  snap_add(s, a->pages_meta, a->pages_meta_len);
-  if (a->dl_state) snap_add(s, a->dl_state, mspace_state_size());
-  snap_add(s, a->buddy_meta, a->buddy_meta_len);
-  snap_add(s, a->sp.tags, a->sp.tags_len);
-  snap_add(s, a->sp.block, a->sp.block_len);
-}
-static int snap_same_free(snap_t* s) {
-  int same = 1;
-  for (int i = 0; i < s->k; i++) {
-    if (!s->copy[i] || memcmp(s->copy[i], s->p[i], s->n[i]) != 0) same = 0;
-    free(s->copy[i]);
-  }
-  return same;
-}
-
 /* A bad offset: every offset-taking call refuses it, with the same status. */
 static void op_bad(shadow* sh) {
   oh_arena* a = sh->a;
@@ -479,7 +399,7 @@ static void op_bad(shadow* sh) {
   if (want != OH_OK && sh->failed) fprintf(stderr, "    offset 0x%zx, capacity 0x%zx\n", off, a->capacity);
   SCHECK(sh, out == 4242);
   SCHECK(sh, a->live == live0 && spares_held(a) == held0);
-  if (snap) SCHECK(sh, snap_same_free(&s));
+  if (snap) SCHECK(sh, snap_same_free(&s, a));
 }
 
 static void op_spare_pop(shadow* sh) {

@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "../../bits.h"
 #include "internal.h"
 #include "lock.h"
 
@@ -472,7 +473,14 @@ int oh_check(oh_arena* a) {
   if (s) return leave(a, &e, s);
   int ok;
   if (a->kind == OH_KIND_DLMALLOC) {
-    ok = mspace_check(a->msp) == DL_OK && pages_check(a->pages) == PAGES_OK;
+    /* The live map marks where every block the heap holds for us starts. */
+    size_t marked = 0;
+    for (size_t i = 0; i < a->livemap_len; i += 8) {
+      uint64_t w;
+      memcpy(&w, a->livemap + i, 8);
+      marked += popcount64(w);
+    }
+    ok = mspace_check(a->msp) == DL_OK && pages_check(a->pages) == PAGES_OK && marked == a->live;
   } else {
     buddy_stats_t bs;
     ok = buddy_check(a->buddy) == BUDDY_OK && buddy_stats(a->buddy, &bs) == BUDDY_OK &&

@@ -94,10 +94,12 @@ typedef struct oh_arena {
   void* buddy_meta;
   size_t buddy_meta_len;
 
-  /* State. Invariants (oh_check):
-   *   destroyed implies released; a released core has no instances;
+  /* State. Invariants (oh_check verifies them on a live arena):
+   *   an arena neither destroyed nor corrupted is not released (it has its
+   *   allocator); oh_destroy releases it for good;
    *   live == the blocks the allocator holds for this arena (user blocks and
-   *   spares), never below the spares held. */
+   *   spares: buddy's live blocks, the marks of dlmalloc's live map), never
+   *   below the spares held. */
   int corrupted;    /* an allocator found damaged metadata: every entry refuses */
   int destroyed;    /* oh_destroy ran: every entry refuses */
   int released;     /* the pages went back and the instances were dropped */

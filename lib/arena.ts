@@ -160,6 +160,8 @@ const MIN_CAPACITY = 65536;
 const INT_MAX = 2 ** 31 - 1;
 const { kinds: KINDS, tuning: TUNING } = binding.constants;
 const { IO_ARG, IO_RESULT } = binding.constants.io;
+/** The numeric fields of stats(), as the arena core defines them (csrc/addon/core/stats.h). */
+const STATS_FIELDS = binding.constants.stats as Array<keyof NativeStats>;
 
 function isPow2(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 1 && 2 ** Math.round(Math.log2(n)) === n;
@@ -633,7 +635,12 @@ export class Arena {
     this.#alive('stats');
     const s = this.#h.stats();
     if (typeof s === 'number') return this.#fail('stats', s, undefined);
-    return { allocator: this.allocator, views: this.views, ...(s as NativeStats) };
+    const n = s as NativeStats;
+    const out: Record<string, unknown> = { allocator: this.allocator, views: this.views };
+    for (const k of STATS_FIELDS) out[k] = n[k];
+    out['corrupted'] = n.corrupted;
+    out['detail'] = n.detail;
+    return out as unknown as ArenaStats;
   }
 
   /** Gives unused pages back to the OS (the spare blocks first); returns the bytes released. */

@@ -199,13 +199,17 @@ static inline int enter(oh_arena* a, oh_entry* e) {
   return OH_OK;
 }
 
-static inline int leave(oh_arena* a, oh_entry* e, int status) {
-  /* A damaged arena hands out nothing more, spares included: JavaScript then
-   * finds every stack empty and every tag clear, and each call reaches here. */
+/* A damaged arena hands out nothing more, spares included: JavaScript then
+ * finds every stack empty and every tag clear, and each call reaches the core. */
+static inline void drop_spares_if_damaged(oh_arena* a) {
   if (a->corrupted && !a->sp.dropped) {
     oh_spares_forget(a);
     a->sp.dropped = 1;
   }
+}
+
+static inline int leave(oh_arena* a, oh_entry* e, int status) {
+  drop_spares_if_damaged(a);
   oh_current_swap(e->prev);
   if (a->shared) oh_lock_release(&a->lock);
   return status;
@@ -582,10 +586,7 @@ int oh_stats(oh_arena* a, oh_arena_stats* s) {
   if (st == OH_OK && oh_spares_give_back(a) != OH_OK) a->corrupted = 1;
   s->kind = a->kind;
   s->capacity = (double)a->capacity;
-  if (a->corrupted && !a->sp.dropped) { /* the spares go (leave() would), and their count with them */
-    oh_spares_forget(a);
-    a->sp.dropped = 1;
-  }
+  drop_spares_if_damaged(a); /* before counting: their count goes with them */
   s->liveAllocations = (double)(a->live - oh_spares_held(a));
   if (a->kind == OH_KIND_DLMALLOC) fill_dlmalloc(a, s);
   else fill_buddy(a, s);

@@ -198,6 +198,11 @@ export class Arena {
   #tap: TraceTap | null = null;
   /** The largest size one allocation may have (capacity, and the runtime's largest Buffer). */
   readonly #limit: number;
+  /**
+   * What this handle knows of the native arena's destroyed state (set by destroy() and by any
+   * call that found it destroyed): the early check of every method, before its arguments. The
+   * native arena's own state decides every call that reaches it.
+   */
   #destroyed = false;
 
   /** Bytes of address space reserved. */

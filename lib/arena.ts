@@ -16,8 +16,10 @@ import {
   ST_NOT_ALLOCATED,
   ST_OOM,
   rangeError,
+  stateError,
   statusError,
   typeError,
+  valueError,
   ST_CORRUPTED,
 } from './errors';
 import { Spares, SPARE_MAX_BYTES, spareClass } from './spares';
@@ -155,6 +157,21 @@ const TYPED_ARRAYS: ReadonlySet<unknown> = new Set<unknown>([
 /** The native handle `Arena.attach` hands to the constructor (set only during that call). */
 let attaching: NativeArenaHandle | null = null;
 
+/** Every option `new Arena` knows; any other name is refused (a typo must not pass unseen). */
+const OPTION_NAMES: ReadonlySet<string> = new Set<keyof ArenaOptions>([
+  'allocator',
+  'capacity',
+  'views',
+  'granularity',
+  'trimThreshold',
+  'mmapThreshold',
+  'minBlock',
+  'shared',
+]);
+/** The options that tune one allocator; given with the other, they are refused. */
+const DLMALLOC_OPTIONS = ['granularity', 'trimThreshold', 'mmapThreshold'] as const;
+const BUDDY_OPTIONS = ['minBlock'] as const;
+
 const DEFAULT_CAPACITY = 256 * 1024 * 1024;
 const MIN_CAPACITY = 65536;
 const INT_MAX = 2 ** 31 - 1;
@@ -217,22 +234,37 @@ export class Arena {
   readonly #serial: number;
 
   /**
-   * Creates an arena. Throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for options of the
-   * wrong type and `RangeError` (`ERR_OUT_OF_RANGE`) for values out of range.
+   * Creates an arena. Throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for options of the wrong
+   * type; `TypeError` (`ERR_INVALID_ARG_VALUE`) for an unknown option, an unknown allocator or
+   * view mode, an option that does not apply to the chosen allocator (`minBlock` is buddy's;
+   * `granularity`, `trimThreshold` and `mmapThreshold` are dlmalloc's) and `views: 'safe'` with
+   * `shared: true`; `RangeError` (`ERR_OUT_OF_RANGE`) for numbers out of range.
    */
   constructor(options: ArenaOptions = {}) {
     const M = 'new Arena';
     if (options === null || typeof options !== 'object') throw typeError(M, 'options', 'an object', options);
+    for (const key of Object.keys(options)) {
+      if (!OPTION_NAMES.has(key)) {
+        throw valueError(M, 'every option', `one of ${[...OPTION_NAMES].join(', ')}`, `options.${key}`);
+      }
+    }
     const allocator = options.allocator ?? 'dlmalloc';
+    if (typeof allocator !== 'string') throw typeError(M, 'options.allocator', 'a string', allocator);
     if (allocator !== 'dlmalloc' && allocator !== 'buddy') {
-      throw typeError(M, 'options.allocator', "'dlmalloc' or 'buddy'", allocator);
+      throw valueError(M, 'options.allocator', "'dlmalloc' or 'buddy'", allocator);
+    }
+    for (const key of allocator === 'dlmalloc' ? BUDDY_OPTIONS : DLMALLOC_OPTIONS) {
+      if (options[key] !== undefined) {
+        throw valueError(M, `options.${key}`, `left out with allocator: '${allocator}' (it tunes the other allocator)`, options[key]);
+      }
     }
     const shared = options.shared ?? false;
     if (typeof shared !== 'boolean') throw typeError(M, 'options.shared', 'a boolean', shared);
     const views = options.views ?? (shared ? 'fast' : 'safe');
-    if (views !== 'safe' && views !== 'fast') throw typeError(M, 'options.views', "'safe' or 'fast'", views);
+    if (typeof views !== 'string') throw typeError(M, 'options.views', 'a string', views);
+    if (views !== 'safe' && views !== 'fast') throw valueError(M, 'options.views', "'safe' or 'fast'", views);
     if (shared && views !== 'fast') {
-      throw rangeError(M, 'options.views', "'fast' in a shared arena (an ArrayBuffer cannot be detached from another thread)", views);
+      throw valueError(M, 'options.views', "'fast' in a shared arena (an ArrayBuffer cannot be detached from another thread)", views);
     }
     let capacity = checkInt(M, 'options.capacity', options.capacity ?? DEFAULT_CAPACITY, MIN_CAPACITY, MAX_CAPACITY);
     capacity = Math.ceil(capacity / 4096) * 4096;
@@ -295,13 +327,13 @@ export class Arena {
 
   /**
    * The plain-data handle of a shared arena, for `Arena.attach` in another thread
-   * (send it with `postMessage`). Throws `ERR_INVALID_ARG_VALUE` unless the arena
+   * (send it with `postMessage`). Throws `ERR_INVALID_STATE` unless the arena
    * was made with `shared: true`.
    */
   share(): SharedArenaHandle {
     this.#alive('share');
     if (!this.shared) {
-      throw rangeError('share', 'this arena', 'an arena made with { shared: true }', 'an unshared arena');
+      throw stateError('share', 'this arena was not made with { shared: true }');
     }
     return { type: 'offheap.SharedArena', serial: this.#serial, allocator: this.allocator, capacity: this.capacity };
   }
@@ -334,12 +366,13 @@ export class Arena {
   /**
    * A plain-data reference `{ offset, length }` to the allocation `view`, which
    * `view(ref)` turns back into a Buffer over the same memory, in this thread or
-   * another one attached to the same shared arena (fast views only).
+   * another one attached to the same shared arena. Fast views only: a safe-view arena
+   * throws `ERR_INVALID_STATE`.
    */
   ref(view: ArenaView): ArenaRef {
     this.#alive('ref');
     const v = this.#view('ref', view);
-    if (this.#safe) throw rangeError('ref', 'this arena', "an arena with views: 'fast'", 'a safe-view arena');
+    if (this.#safe) throw stateError('ref', "this arena has safe views; ref() needs views: 'fast'");
     if (v.buffer !== this.#region) this.#fail('ref', ST_FOREIGN, view);
     const st = this.#h.validate(v.byteOffset);
     if (st !== 0) this.#fail('ref', st, view);
@@ -348,12 +381,13 @@ export class Arena {
 
   /**
    * The Buffer over the allocation `ref` names (see `ref`). Throws
-   * `ERR_ARENA_NOT_ALLOCATED` when it is not a live allocation of this arena and
-   * `ERR_OUT_OF_RANGE` when `ref.length` exceeds the block.
+   * `ERR_ARENA_NOT_ALLOCATED` when it is not a live allocation of this arena,
+   * `ERR_OUT_OF_RANGE` when `ref.length` exceeds the block, and `ERR_INVALID_STATE`
+   * in a safe-view arena.
    */
   view(ref: ArenaRef): Buffer {
     this.#alive('view');
-    if (this.#safe) throw rangeError('view', 'this arena', "an arena with views: 'fast'", 'a safe-view arena');
+    if (this.#safe) throw stateError('view', "this arena has safe views; view() needs views: 'fast'");
     if (ref === null || typeof ref !== 'object') {
       throw typeError('view', 'ref', 'an object { offset, length } from arena.ref()', ref);
     }
@@ -415,18 +449,23 @@ export class Arena {
    * calloc, allocArray, alignedAlloc (recorded as allocations), realloc, free and reset,
    * in order, with sizes. `stopTrace()` returns it as a {@link Trace} (save it with
    * `saveTrace`; `npm run bench -- --trace file` replays it against every allocator).
-   * Costs a Map update per operation while recording, nothing otherwise.
+   * Costs a Map update per operation while recording, nothing otherwise. `comments` (an
+   * array of strings, else `ERR_INVALID_ARG_TYPE`) head the trace. Throws
+   * `ERR_INVALID_STATE` while already recording.
    */
   startTrace(comments: readonly string[] = []): void {
     this.#alive('startTrace');
-    if (this.#tap !== null) throw rangeError('startTrace', 'the arena', 'not recording already', 'recording');
+    if (this.#tap !== null) throw stateError('startTrace', 'this arena is recording a trace already (stopTrace() first)');
+    if (!Array.isArray(comments) || !comments.every((c) => typeof c === 'string')) {
+      throw typeError('startTrace', 'comments', 'an array of strings', comments);
+    }
     this.#tap = new TraceTap(comments);
   }
 
-  /** Stops recording and returns the trace (see `startTrace`). */
+  /** Stops recording and returns the trace (see `startTrace`); `ERR_INVALID_STATE` when not recording. */
   stopTrace(): Trace {
     const tap = this.#tap;
-    if (tap === null) throw rangeError('stopTrace', 'the arena', 'recording (startTrace)', 'not recording');
+    if (tap === null) throw stateError('stopTrace', 'this arena is not recording a trace (startTrace() first)');
     this.#tap = null;
     return tap.finish();
   }

@@ -1,7 +1,7 @@
 /**
  * Errors of offheap. Every error thrown by the API is an {@link ArenaError},
- * a `TypeError` or a `RangeError`, with a stable `code`; messages name the
- * method and the offending value. Compare `err.code` (or `err.name`), not
+ * a `TypeError`, a `RangeError` or (state errors) an `Error`, with a stable
+ * `code`; messages name the method and the offending value. Compare `err.code` (or `err.name`), not
  * `instanceof`, across realms (jest runs each test file in its own realm).
  *
  * @packageDocumentation
@@ -16,8 +16,13 @@ export type ArenaErrorCode =
   | 'ERR_ARENA_DESTROYED'
   | 'ERR_ARENA_CORRUPTED';
 
-/** All error codes the API throws, including argument errors. */
-export type OffheapErrorCode = ArenaErrorCode | 'ERR_INVALID_ARG_TYPE' | 'ERR_OUT_OF_RANGE';
+/** All error codes the API throws, including argument and state errors. */
+export type OffheapErrorCode =
+  | ArenaErrorCode
+  | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_INVALID_ARG_VALUE'
+  | 'ERR_OUT_OF_RANGE'
+  | 'ERR_INVALID_STATE';
 
 /** An arena-level failure: out of memory, foreign or non-allocated view, destroyed, corrupted. */
 export class ArenaError extends Error {
@@ -45,6 +50,18 @@ export interface OffheapTypeError extends TypeError {
 export interface OffheapRangeError extends RangeError {
   code: 'ERR_OUT_OF_RANGE';
 }
+/**
+ * A `TypeError` with `code: 'ERR_INVALID_ARG_VALUE'` (as Node's own): an argument of the right
+ * type whose value is not one allowed, such as an unknown option or allocator name, or an option
+ * that does not apply to the chosen allocator.
+ */
+export interface OffheapValueError extends TypeError {
+  code: 'ERR_INVALID_ARG_VALUE';
+}
+/** An `Error` with `code: 'ERR_INVALID_STATE'`: a call the arena's state does not allow. */
+export interface OffheapStateError extends Error {
+  code: 'ERR_INVALID_STATE';
+}
 
 /** @internal */
 export function describe(v: unknown): string {
@@ -66,6 +83,20 @@ export function describe(v: unknown): string {
 export function typeError(method: string, what: string, expected: string, value: unknown): OffheapTypeError {
   const e = new TypeError(`${method}: ${what} must be ${expected}, got ${describe(value)}`) as OffheapTypeError;
   e.code = 'ERR_INVALID_ARG_TYPE';
+  return e;
+}
+
+/** @internal */
+export function valueError(method: string, what: string, expected: string, value: unknown): OffheapValueError {
+  const e = new TypeError(`${method}: ${what} must be ${expected}, got ${describe(value)}`) as OffheapValueError;
+  e.code = 'ERR_INVALID_ARG_VALUE';
+  return e;
+}
+
+/** @internal */
+export function stateError(method: string, message: string): OffheapStateError {
+  const e = new Error(`${method}: ${message}`) as OffheapStateError;
+  e.code = 'ERR_INVALID_STATE';
   return e;
 }
 

@@ -30,7 +30,14 @@ export { runtimeFeatures } from './runtime';
 export type { RuntimeFeatures } from './runtime';
 export { Trace, TraceRecorder, TraceOp, TRACE_HEADER, TRACE_MAX_ID, loadTrace, saveTrace } from './trace';
 export type { TraceOpCode, TraceOperation, TraceRecorderOptions, TraceStats } from './trace';
-export type { ArenaErrorCode, OffheapErrorCode, OffheapRangeError, OffheapTypeError } from './errors';
+export type {
+  ArenaErrorCode,
+  OffheapErrorCode,
+  OffheapRangeError,
+  OffheapStateError,
+  OffheapTypeError,
+  OffheapValueError,
+} from './errors';
 
 /** The package version, read from its package.json. */
 // eslint-disable-next-line @typescript-eslint/no-var-requires

@@ -3,6 +3,8 @@
  * memory ("Safety promises" 3 and 4).
  */
 import * as vm from 'vm';
+
+import { liveNativeArenas } from '../..';
 import {
   Arena,
   ArenaError,
@@ -571,19 +573,28 @@ describe('new Arena(options): validation', () => {
   });
 
   test.each([
-    ['allocator', { allocator: 'tlsf' }],
-    ['views', { views: 'unsafe' }],
-  ] as Array<[string, unknown]>)('an unknown %s name is refused with a coded TypeError/RangeError naming the option', (what, opts) => {
+    ['an unknown allocator name', { allocator: 'tlsf' }, 'tlsf'],
+    ['an unknown view mode', { views: 'unsafe' }, 'unsafe'],
+    ['an unknown option (a typo)', { alocator: 'buddy' }, 'alocator'],
+    ['an unknown option whose value is undefined', { capacty: undefined }, 'capacty'],
+    ["minBlock on a dlmalloc arena (it is buddy's)", { minBlock: 64 }, 'minBlock'],
+    ["granularity on a buddy arena (it is dlmalloc's)", { allocator: 'buddy', granularity: 1 << 20 }, 'granularity'],
+    ["trimThreshold on a buddy arena", { allocator: 'buddy', trimThreshold: 0 }, 'trimThreshold'],
+    ["mmapThreshold on a buddy arena", { allocator: 'buddy', mmapThreshold: 4096 }, 'mmapThreshold'],
+    ['safe views in a shared arena', { shared: true, views: 'safe' }, 'views'],
+  ] as Array<[string, unknown, string]>)('%s → ERR_INVALID_ARG_VALUE naming it; no arena is made', (_what, opts, name) => {
     const A = Arena as unknown as new (o: unknown) => Arena;
-    let err: unknown;
-    try {
-      new A(opts);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeDefined();
-    expect(['ERR_INVALID_ARG_TYPE', 'ERR_INVALID_ARG_VALUE', 'ERR_OUT_OF_RANGE']).toContain((err as { code?: string }).code);
-    expect((err as Error).message).toContain(what);
+    const before = liveNativeArenas();
+    const e = expectError(() => new A(opts), 'ERR_INVALID_ARG_VALUE', { method: 'Arena' });
+    expect(e.message).toContain(name);
+    expect(liveNativeArenas()).toBe(before);
+  });
+
+  test('every option the README lists is accepted with the allocator it tunes', () => {
+    const d = new Arena({ allocator: 'dlmalloc', capacity: MiB, views: 'fast', granularity: 1 << 16, trimThreshold: 1 << 21, mmapThreshold: 1 << 18, shared: false });
+    const b = new Arena({ allocator: 'buddy', capacity: MiB, views: 'safe', minBlock: 64, shared: false });
+    d.destroy();
+    b.destroy();
   });
 
   test('fast views: a capacity above what one ArrayBuffer can hold is an error, not a crash', () => {

@@ -85,7 +85,9 @@ function numberSpellings(v: unknown): string[] {
 
 export type Code =
   | 'ERR_INVALID_ARG_TYPE'
+  | 'ERR_INVALID_ARG_VALUE'
   | 'ERR_OUT_OF_RANGE'
+  | 'ERR_INVALID_STATE'
   | 'ERR_ARENA_OOM'
   | 'ERR_ARENA_FOREIGN'
   | 'ERR_ARENA_NOT_ALLOCATED'
@@ -119,10 +121,12 @@ export function expectError(fn: () => unknown, code: Code, opts: ExpectErrorOpti
   expect({ code: err.code, message: err.message }).toEqual(
     expect.objectContaining({ code }),
   );
-  if (code === 'ERR_INVALID_ARG_TYPE') {
+  if (code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_INVALID_ARG_VALUE') {
     expect(protoNamed(err, 'TypeError')).toBe(true);
   } else if (code === 'ERR_OUT_OF_RANGE') {
     expect(protoNamed(err, 'RangeError')).toBe(true);
+  } else if (code === 'ERR_INVALID_STATE') {
+    expect(protoNamed(err, 'TypeError') || protoNamed(err, 'RangeError') || err instanceof ArenaError).toBe(false);
   } else {
     expect(err).toBeInstanceOf(ArenaError);
   }

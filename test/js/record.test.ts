@@ -52,9 +52,18 @@ describe.each(COMBOS)('%s arena, %s views: startTrace / stopTrace', (allocator, 
 
   test('stopTrace without startTrace, and startTrace twice, are refused', () => {
     const arena = makeArena(allocator, views);
-    expectError(() => arena.stopTrace(), 'ERR_OUT_OF_RANGE');
+    expectError(() => arena.stopTrace(), 'ERR_INVALID_STATE', { method: 'stopTrace' });
     arena.startTrace();
-    expectError(() => arena.startTrace(), 'ERR_OUT_OF_RANGE');
+    expectError(() => arena.startTrace(), 'ERR_INVALID_STATE', { method: 'startTrace' });
     expect(arena.stopTrace().length).toBe(0);
+  });
+
+  test('startTrace comments must be an array of strings (a string is not split into characters)', () => {
+    const arena = makeArena(allocator, views);
+    const A = arena as unknown as { startTrace(c: unknown): void };
+    expectError(() => A.startTrace('hello'), 'ERR_INVALID_ARG_TYPE', { method: 'startTrace' });
+    expectError(() => A.startTrace([1, 2]), 'ERR_INVALID_ARG_TYPE', { method: 'startTrace' });
+    arena.startTrace(['one comment']);
+    expect(arena.stopTrace().toString()).toContain('one comment');
   });
 });

@@ -3,7 +3,7 @@
  * scenarios run in child processes (test/js/fixtures/shared.js), so a crash shows up as a signal
  * or an exit status instead of taking jest down; the argument checks run here.
  */
-import { Arena, ALLOCATORS, describeRun, expectError, MiB, runFixture } from './helpers';
+import { Arena, ALLOCATORS, describeRun, expectError, makeArena, MiB, runFixture } from './helpers';
 
 function ok(args: string[], timeoutMs = 180000): Record<string, any> {
   const r = runFixture('shared.js', args, [], timeoutMs);
@@ -79,11 +79,20 @@ describe('shared arenas: options, handles and references', () => {
     return a;
   }
 
+  test('ref() and view() need fast views: a safe-view arena refuses them (ERR_INVALID_STATE)', () => {
+    const s = makeArena('dlmalloc', 'safe');
+    const b = s.alloc(64);
+    expectError(() => s.ref(b), 'ERR_INVALID_STATE', { method: 'ref' });
+    expectError(() => s.view({ offset: 0, length: 8 }), 'ERR_INVALID_STATE', { method: 'view' });
+    s.free(b);
+    s.destroy();
+  });
+
   test('shared arenas have fast views by default; safe views are refused', () => {
     const a = shared();
     expect(a.shared).toBe(true);
     expect(a.views).toBe('fast');
-    expectError(() => new Arena({ shared: true, views: 'safe' }), 'ERR_OUT_OF_RANGE');
+    expectError(() => new Arena({ shared: true, views: 'safe' }), 'ERR_INVALID_ARG_VALUE', { method: 'Arena' });
     expectError(() => new Arena({ shared: 1 as unknown as boolean }), 'ERR_INVALID_ARG_TYPE');
   });
 
@@ -105,7 +114,7 @@ describe('shared arenas: options, handles and references', () => {
   test('share() of an unshared arena and attach() of junk are refused', () => {
     const u = new Arena({ views: 'fast', capacity: MiB });
     made.push(u);
-    expectError(() => u.share(), 'ERR_OUT_OF_RANGE');
+    expectError(() => u.share(), 'ERR_INVALID_STATE', { method: 'share' });
     for (const junk of [null, 1, 'x', {}, { type: 'offheap.SharedArena' }]) {
       expect(() => Arena.attach(junk as never)).toThrow();
     }

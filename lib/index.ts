@@ -29,7 +29,7 @@ export { ArenaError } from './errors';
 export { runtimeFeatures } from './runtime';
 export type { RuntimeFeatures } from './runtime';
 export { Trace, TraceRecorder, TraceOp, TRACE_HEADER, TRACE_MAX_ID, loadTrace, saveTrace } from './trace';
-export type { TraceOpCode, TraceOperation, TraceRecorderOptions, TraceStats } from './trace';
+export type { TraceOpCode, TraceOperation, TraceRecorderOptions, TraceStats, TraceSyntaxError } from './trace';
 export type {
   ArenaErrorCode,
   OffheapErrorCode,

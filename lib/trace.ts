@@ -109,9 +109,19 @@ function tag(x: unknown): string {
   return Object.prototype.toString.call(x).slice(8, -1);
 }
 
-/** Thrown (as a `SyntaxError`) by {@link Trace.parse} and by the Trace constructor for an invalid trace. */
-function invalid(where: string, message: string): SyntaxError {
-  return new SyntaxError(`${where}: ${message}`);
+/**
+ * What {@link Trace.parse}, {@link loadTrace} and the Trace constructor throw for an invalid
+ * trace: a `SyntaxError` with `code: 'ERR_TRACE_INVALID'`, whose message names the line (text)
+ * or the operation (arrays) at fault.
+ */
+export interface TraceSyntaxError extends SyntaxError {
+  code: 'ERR_TRACE_INVALID';
+}
+
+function invalid(where: string, message: string): TraceSyntaxError {
+  const e = new SyntaxError(`${where}: ${message}`) as TraceSyntaxError;
+  e.code = 'ERR_TRACE_INVALID';
+  return e;
 }
 
 /**
@@ -133,7 +143,7 @@ export class Trace {
   /**
    * Builds a trace from its arrays (taken as they are, not copied) and checks it:
    * equal lengths, valid codes, ids and sizes, and that every id is used as the
-   * format requires. Throws `SyntaxError` for an invalid trace.
+   * format requires. Throws `ERR_TRACE_INVALID` (a SyntaxError) for an invalid trace.
    */
   constructor(ops: Uint8Array, ids: Uint32Array, sizes: Float64Array, comments: readonly string[] = []) {
     const W = 'new Trace';
@@ -178,7 +188,7 @@ export class Trace {
   }
 
   /**
-   * Parses the text format (see the module documentation). Throws `SyntaxError`
+   * Parses the text format (see the module documentation). Throws `ERR_TRACE_INVALID` (a `SyntaxError`)
    * naming the line for a malformed or inconsistent trace.
    */
   static parse(text: string): Trace {
@@ -230,7 +240,7 @@ export class Trace {
     }
   }
 
-  /** Builds a trace from a list of operations. Throws `SyntaxError` for an invalid sequence. */
+  /** Builds a trace from a list of operations. Throws `ERR_TRACE_INVALID` (a `SyntaxError`) for an invalid sequence. */
   static fromOperations(list: Iterable<TraceOperation>, comments: readonly string[] = []): Trace {
     const rec: TraceOperation[] = [...list];
     const ops = new Uint8Array(rec.length);
@@ -373,10 +383,28 @@ function check(ops: Uint8Array, ids: Uint32Array, sizes: Float64Array, where: (i
   return s;
 }
 
-/** Reads and parses a `.trace` file (UTF-8). */
+/**
+ * Reads and parses a `.trace` file (UTF-8). A file that cannot be read throws Node's own error
+ * (its `code`, e.g. `ENOENT`, kept) with a message that names `loadTrace` and the path; one that
+ * does not parse throws `ERR_TRACE_INVALID` naming the path and the line.
+ */
 export function loadTrace(path: string): Trace {
   if (typeof path !== 'string') throw typeError('loadTrace', 'path', 'a string', path);
-  return Trace.parse(fs.readFileSync(path, 'utf8'));
+  let text: string;
+  try {
+    text = fs.readFileSync(path, 'utf8');
+  } catch (e) {
+    const err = e as Error;
+    err.message = `loadTrace: cannot read ${JSON.stringify(path)}: ${err.message}`;
+    throw err;
+  }
+  try {
+    return Trace.parse(text);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    if (err.code === 'ERR_TRACE_INVALID') err.message = `loadTrace ${JSON.stringify(path)}: ${err.message}`;
+    throw err;
+  }
 }
 
 /** Writes `trace` to `path` in the text format. */

@@ -189,6 +189,7 @@ describe('Trace', () => {
   ])('parse rejects %j at line %i', (text, line, re) => {
     const e = errorOf(() => Trace.parse(text));
     expect(e.name).toBe('SyntaxError');
+    expect(e.code).toBe('ERR_TRACE_INVALID');
     expect(e.message).toMatch(new RegExp(`line ${line}:`));
     expect(e.message).toMatch(re);
   });
@@ -212,6 +213,26 @@ describe('Trace', () => {
       expect(fs.readFileSync(file, 'utf8').startsWith(`${TRACE_HEADER}\n`)).toBe(true);
       const back = loadTrace(file);
       expect(back.toString()).toBe(trace.toString());
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('loadTrace: a missing file keeps its ENOENT code and names loadTrace and the path; a bad one names the path and the line', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'offheap-trace-'));
+    try {
+      const missing = path.join(dir, 'missing.trace');
+      const e1 = errorOf(() => loadTrace(missing));
+      expect(e1.code).toBe('ENOENT');
+      expect(e1.message).toContain('loadTrace');
+      expect(e1.message).toContain(missing);
+      const bad = path.join(dir, 'bad.trace');
+      fs.writeFileSync(bad, `${TRACE_HEADER}\na 0 1\nq 3\n`);
+      const e2 = errorOf(() => loadTrace(bad));
+      expect(e2.code).toBe('ERR_TRACE_INVALID');
+      expect(e2.name).toBe('SyntaxError');
+      expect(e2.message).toContain(bad);
+      expect(e2.message).toMatch(/line 3:/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

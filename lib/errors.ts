@@ -23,7 +23,8 @@ export type OffheapErrorCode =
   | 'ERR_INVALID_ARG_VALUE'
   | 'ERR_OUT_OF_RANGE'
   | 'ERR_INVALID_STATE'
-  | 'ERR_TRACE_INVALID';
+  | 'ERR_TRACE_INVALID'
+  | 'ERR_OFFHEAP_NO_BINARY';
 
 /** An arena-level failure: out of memory, foreign or non-allocated view, destroyed, corrupted. */
 export class ArenaError extends Error {

@@ -130,7 +130,7 @@ function figures(raws, order, errors) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * Targets of shared/DESIGN.md "Performance targets" (the JavaScript ones)
+ * The JavaScript rows of the README's "Performance targets"
  * ------------------------------------------------------------------------------------------- */
 
 const TARGETS = [
@@ -274,7 +274,7 @@ function formatTable(json) {
 
   if (json.targets.length > 0) {
     lines.push('');
-    lines.push('targets (shared/DESIGN.md "Performance targets"):');
+    lines.push('targets (README "Performance targets"):');
     for (const t of json.targets) {
       lines.push(`  ${t.met ? 'met   ' : 'MISSED'}  ${pad(t.workload, 9)} ${pad(t.of, 11)} ${pad(t.target, 40)} measured ${t.measured}`);
     }

@@ -8,7 +8,7 @@
  *   npm run bench -- --quick           short run (< 2 min): the same, shorter and one round
  *   npm run bench -- --trace FILE      replay FILE (the `# offheap-trace v1` format) against
  *                                      every contestant; repeatable; only the traces run
- *   npm run bench -- --targets         only what the DESIGN.md JavaScript targets need
+ *   npm run bench -- --targets         only what the JavaScript performance targets need
  *
  * Options:
  *   --quick | --full       mode (default full)

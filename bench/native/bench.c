@@ -1552,8 +1552,8 @@ int main(int argc, char** argv) {
       printf("%12s %7s\n", "-", "");
   }
 
-  /* ---- DESIGN.md targets (informational) ------------------------------------------ */
-  if (!selftest) printf("\nDESIGN.md targets (informational, not a gate):\n");
+  /* ---- the README's performance targets (informational) ------------------------------ */
+  if (!selftest) printf("\nperformance targets (README; informational, not a gate):\n");
   const char* tnames[] = {"dl", "dl+lock"};
   const double tlimit[] = {1.0, 1.3};
   for (int t = 0; t < 2; t++) {

@@ -1,5 +1,5 @@
 /**
- * Happy paths of every public method of DESIGN.md, for both allocators and both view modes.
+ * Happy paths of every public method, for both allocators and both view modes.
  *
  * Alignment proof: in fast mode every view is a window on one region-wide ArrayBuffer whose
  * byte 0 is the start of the mmap'd region (page-aligned), so an address is regionBase +
@@ -169,7 +169,7 @@ describe.each(COMBOS)('%s arena, %s views', (allocator, views) => {
   );
 
   test('alloc(0) (and calloc(0, n), allocArray(C, 0)): a zero-length view that never aliases another block', () => {
-    // DESIGN.md does not say what size 0 gives; accept a zero-length view or ERR_OUT_OF_RANGE,
+    // The API does not say what size 0 gives; accept a zero-length view or ERR_OUT_OF_RANGE,
     // and if it is a view, it must be a real allocation: freeable once, never the start of
     // another live block (or free(zeroView) would free that block)
     const arena = makeArena(allocator, views);

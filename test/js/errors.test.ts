@@ -1,5 +1,5 @@
 /**
- * DESIGN.md's "Errors" table, row by row, for both allocators and both view modes, and out of
+ * The README's error table, row by row, for both allocators and both view modes, and out of
  * memory ("Safety promises" 3 and 4).
  */
 import * as vm from 'vm';

@@ -4,7 +4,7 @@
  * The suite is black-box: it imports the package root (`../..`), i.e. package.json "main" —
  * dist/index.js compiled from lib/ — which is exactly what `require('offheap')` gives a user.
  * Nothing under lib/ or csrc/ is imported directly, and no diagnostics are used: only the public
- * API of DESIGN.md.
+ * API.
  *
  * Realm note (jest trap): each test file runs in its own vm context, so objects made by native
  * code or by Node core (Buffers, errors thrown from C++) may come from another realm than the
@@ -102,7 +102,7 @@ export interface ExpectErrorOptions {
 }
 
 /**
- * Calls fn, expects it to throw an error with this code, of the class DESIGN.md's table gives
+ * Calls fn, expects it to throw an error with this code, of the class the README's error table gives
  * (TypeError for ERR_INVALID_ARG_TYPE, RangeError for ERR_OUT_OF_RANGE, ArenaError otherwise),
  * whose message names the method and (for numeric values) the value. Returns the error.
  */

@@ -120,6 +120,13 @@ static void check_stats(oh_arena* a, size_t live) {
   CHECK(s.largestFree <= s.capacity);
 }
 
+/* The end of a test that gave every block back: stats say so, check passes, the arena goes. */
+static void end_empty(oh_arena* a) {
+  check_stats(a, 0);
+  CHECK_ST(oh_check(a), OH_OK);
+  oh_arena_delete(a);
+}
+
 /* ---- byte-exact snapshots: "a refused call changes nothing" -------------- */
 
 /* Every offset-taking call refuses `off` with `want` and changes nothing. */
@@ -289,9 +296,7 @@ static void alloc_basic(int kind) {
   CHECK_ST(oh_calloc(a, SIZE_MAX, &o), OH_OOM);
   CHECK_ST(oh_memalign(a, 64, SIZE_MAX, &o), OH_OOM);
   CHECK_EQ_SZ(o, 777);
-  check_stats(a, 0);
-  CHECK_ST(oh_check(a), OH_OK);
-  oh_arena_delete(a);
+  end_empty(a);
 }
 
 /* calloc reads as zeros: fresh, after a block of the same place was written
@@ -332,9 +337,7 @@ static void calloc_zeroed(int kind) {
       CHECK_ST(oh_trim(a, &rel), OH_OK);
     }
   }
-  check_stats(a, 0);
-  CHECK_ST(oh_check(a), OH_OK);
-  oh_arena_delete(a);
+  end_empty(a);
 }
 
 static void memalign_absolute(int kind) {
@@ -391,9 +394,7 @@ static void memalign_absolute(int kind) {
       CHECK_ST(oh_free(a, o), OH_OK);
     }
   }
-  check_stats(a, 0);
-  CHECK_ST(oh_check(a), OH_OK);
-  oh_arena_delete(a);
+  end_empty(a);
 }
 
 static void realloc_contents(int kind) {
@@ -530,9 +531,7 @@ static void bad_offsets(int kind, int spares) {
   CHECK_ST(oh_free(a, C), OH_OK);
   CHECK_ST(oh_free(a, G), OH_OK);
   CHECK_ST(oh_free(a, L), OH_OK);
-  check_stats(a, 0);
-  CHECK_ST(oh_check(a), OH_OK);
-  oh_arena_delete(a);
+  end_empty(a);
 }
 
 /* ---- reset, destroy, trim, stats ------------------------------------------- */
@@ -863,9 +862,7 @@ static void mailbox(int kind) {
     CHECK(a->io[OH_IO_RESULT] == OH_INVALID);
   }
   CHECK_ST(oh_free(a, zero), OH_OK);
-  check_stats(a, 0);
-  CHECK_ST(oh_check(a), OH_OK);
-  oh_arena_delete(a);
+  end_empty(a);
 }
 
 /* ---- spares: what lib/spares.ts does, in C ---------------------------------- */
@@ -1344,6 +1341,17 @@ static void* thread_body(void* arg) {
   return NULL;
 }
 
+/* Joins the started threads; none may have reported an error. */
+static void join_all(pthread_t* th, thread_job* jobs, int started) {
+  long errors = 0;
+  for (int i = 0; i < started; i++) {
+    pthread_join(th[i], NULL);
+    errors += jobs[i].errors;
+    if (jobs[i].errors) fprintf(stderr, "    thread %d: %ld errors, the first at line %d\n", i, jobs[i].errors, jobs[i].first_error_line);
+  }
+  CHECK_EQ_SZ(errors, 0);
+}
+
 static void shared_threads(int kind) {
   oh_arena* a = make_arena_ex(kind, 64 * MiB, 16, 0, 1);
   CHECK(a != NULL);
@@ -1362,13 +1370,7 @@ static void shared_threads(int kind) {
     started++;
   }
   CHECK_EQ_SZ(started, T);
-  long errors = 0;
-  for (int i = 0; i < started; i++) {
-    pthread_join(th[i], NULL);
-    errors += jobs[i].errors;
-    if (jobs[i].errors) fprintf(stderr, "    thread %d: %ld errors, the first at line %d\n", i, jobs[i].errors, jobs[i].first_error_line);
-  }
-  CHECK_EQ_SZ(errors, 0);
+  join_all(th, jobs, started);
   CHECK_ST(oh_check(a), OH_OK);
   CHECK_EQ_SZ(a->live, 0);
   check_stats(a, 0);
@@ -1407,13 +1409,7 @@ TEST(own_arena_per_thread) {
     started++;
   }
   CHECK_EQ_SZ(started, T);
-  long errors = 0;
-  for (int i = 0; i < started; i++) {
-    pthread_join(th[i], NULL);
-    errors += jobs[i].errors;
-    if (jobs[i].errors) fprintf(stderr, "    thread %d: %ld errors, the first at line %d\n", i, jobs[i].errors, jobs[i].first_error_line);
-  }
-  CHECK_EQ_SZ(errors, 0);
+  join_all(th, jobs, started);
 }
 
 /* ---- damaged heap metadata ------------------------------------------------------ */

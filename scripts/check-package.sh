@@ -3,7 +3,9 @@
 # `npm run package` unless a tarball is given, then, each check in a fresh app folder in a temp dir:
 #   a. Node 22, 24, 26 (x64): `npm install <tarball>` with no C/C++ compiler, make or python on
 #      PATH succeeds, and scripts/consumer-smoke.js passes there under that line: the prebuilt
-#      binary is the one loaded, every allocator x view mode works;
+#      binary is the one loaded, every allocator x view mode works; then the package's bin:
+#      `npx offheap-bench --tiny --trace` replays a tiny trace there and exits 0
+#      (consumer-smoke.js --bench; a few seconds);
 #   b. arm64 (Node 24 under qemu-aarch64-static): the tarball's files installed by x64 npm, then the
 #      package's install step, the consumer smoke and the project's scripts/smoke.js run by the
 #      arm64 node: the arm64 prebuild loads and works, with no compiler;
@@ -151,6 +153,13 @@ for major in 22 24 26; do
     ok "node $version: consumer smoke ($(tail -n 1 "$app/smoke.log"); $(sed -n 's/^binary: //p' "$app/smoke.log"))"
   else
     bad "node $version: consumer smoke" "$app/smoke.log"
+  fi
+  # The package's bin, as a consumer runs it: npx offheap-bench replays a trace the app recorded.
+  if (cd "$app" && "${clean_env[@]}" PATH="$dir:$nocc" node smoke.js --bench) >"$app/bench.log" 2>&1 &&
+    smoke_passed "$app/bench.log" "node $version linux-x64"; then
+    ok "node $version: npx offheap-bench --tiny --trace tiny.trace ($(tail -n 1 "$app/bench.log"))"
+  else
+    bad "node $version: npx offheap-bench --tiny --trace tiny.trace" "$app/bench.log"
   fi
 done
 

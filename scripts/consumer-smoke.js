@@ -9,6 +9,12 @@
  *   - for both allocators x views 'safe' and 'fast': alloc, calloc, allocArray, realloc, free,
  *     stats, check, reset, destroy, and ERR_ARENA_FOREIGN for a view the arena did not make.
  * Ends with "N passed, M failed"; exit status 1 when any failed.
+ *
+ * `node smoke.js --bench` checks the package's bin instead: it records a tiny trace with the
+ * package's own TraceRecorder and replays it with `npx --no -- offheap-bench --tiny --trace` (the
+ * self-test scale: a few seconds), which must exit 0, print the trace's table in lines of at most
+ * 120 columns, write its JSON, and say which packages to install for the contestants it skipped
+ * (the bench's devDependencies, which a consumer does not have).
  */
 'use strict';
 const fs = require('fs');
@@ -34,6 +40,12 @@ function code(fn) {
 
 const target = `${process.platform}-${process.arch}`;
 console.log(`node ${process.version} ${target} (Node-API ${process.versions.napi})`);
+
+if (process.argv.includes('--bench')) {
+  benchBin();
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(failed === 0 ? 0 : 1);
+}
 
 let offheap;
 try {
@@ -102,3 +114,64 @@ for (const allocator of ['dlmalloc', 'buddy']) {
 
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed === 0 ? 0 : 1);
+
+/** `npx offheap-bench` replays a tiny trace in this app (see the header). */
+function benchBin() {
+  const { spawnSync } = require('child_process');
+  const { TraceRecorder, saveTrace } = require('offheap');
+  const rec = new TraceRecorder({ comments: ['consumer-smoke.js tiny trace'] });
+  const ids = [];
+  for (let i = 0; i < 40; i++) ids.push(rec.alloc(16 + 97 * i));
+  rec.realloc(ids[3], 5000);
+  for (let i = 0; i < 40; i += 2) rec.free(ids[i]);
+  rec.calloc(256);
+  rec.reset();
+  rec.alloc(64);
+  saveTrace('tiny.trace', rec.finish());
+
+  const out = path.resolve('bench-results');
+  fs.rmSync(out, { recursive: true, force: true });
+  // --no: the installed bin or nothing, never a download; `--` before the command, or npm takes
+  // the bench's options for its own.
+  const args = ['--no', '--', 'offheap-bench', '--tiny', '--jobs', '2', '--trace', 'tiny.trace', '--out', out];
+  const r = spawnSync('npx', args, { encoding: 'utf8', timeout: 120e3 });
+  console.log(`npx ${args.join(' ')}: exit ${r.status}${r.error ? ` (${r.error.message})` : ''}`);
+  if (r.status !== 0) console.log(`${r.stdout}\n${r.stderr}`.trim().split('\n').slice(-20).map((l) => `  | ${l}`).join('\n'));
+  ok(r.status === 0, 'npx offheap-bench exits 0');
+  const bin = path.join('node_modules', '.bin', 'offheap-bench');
+  ok(
+    fs.existsSync(bin) && fs.realpathSync(bin) === fs.realpathSync(path.join(pkgDirOf(), 'bench', 'js', 'bin.js')),
+    'node_modules/.bin/offheap-bench is the package\'s bench/js/bin.js',
+  );
+  const stdout = r.stdout || '';
+  ok(/^\[trace tiny\] \d+ ops/m.test(stdout), 'the table has the trace');
+  const long = stdout.split('\n').filter((l) => l.length > 120);
+  ok(long.length === 0, `every line at most 120 columns (longer: ${long.length})`);
+  // The contestants from the bench's devDependencies: skipped with a note, unless installed.
+  const missing = ['@thi.ng/malloc', 'typedarray-pool'].filter((p) => {
+    try {
+      require.resolve(p);
+      return false;
+    } catch {
+      return true;
+    }
+  });
+  const note = (r.stderr || '').split('\n').find((l) => l.startsWith('bench: skipped '));
+  ok(
+    missing.length === 0 ? note === undefined : !!note && missing.every((p) => note.includes(`npm install`) && note.includes(p)),
+    `the skipped contestants' one-line note names ${missing.join(' and ') || 'nothing'} (${note || 'no note'})`,
+  );
+  const jsonFile = fs.existsSync(out) ? fs.readdirSync(out).find((f) => /^js-.*-tiny-partial\.json$/.test(f)) : undefined;
+  ok(!!jsonFile, `the JSON in ${out}`);
+  if (jsonFile) {
+    const j = JSON.parse(fs.readFileSync(path.join(out, jsonFile), 'utf8'));
+    const t = j.traces && j.traces[0];
+    ok(!!t && t.name === 'tiny' && t.results.length >= 5 && t.results.every((c) => c.medianNs > 0), 'every contestant replayed the trace');
+    ok(j.versions && j.versions.offheap === require('offheap/package.json').version, 'the installed offheap was measured');
+    ok(Array.isArray(j.errors) && j.errors.length === 0, 'no errors');
+  }
+}
+
+function pkgDirOf() {
+  return path.dirname(require.resolve('offheap/package.json'));
+}

@@ -49,8 +49,12 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 stage=$work/package
 mkdir -p "$stage/scripts"
-cp -R package.json README.md binding.gyp csrc lib "$stage/"
+cp -R package.json README.md LICENSE binding.gyp csrc lib "$stage/"
 cp scripts/install.js "$stage/scripts/"
+# the benchmark and trace replay the package's bin (offheap-bench) runs
+mkdir -p "$stage/bench/js" "$stage/bench/traces"
+cp bench/js/*.js "$stage/bench/js/"
+cp bench/traces/*.trace "$stage/bench/traces/"
 # node-addon-api's headers for the build; npm pack never packs node_modules.
 ln -s "$root/node_modules" "$stage/node_modules"
 

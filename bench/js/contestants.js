@@ -20,10 +20,13 @@
  *
  * setup(ctx, need) creates the contestant's objects for a workload (need.bytes: the largest
  * amount of memory the workload can hold at once, for fixed-size pools), memory(ctx) reports
- * what the contestant knows about its own memory, teardown(ctx) releases it.
+ * what the contestant knows about its own memory, teardown(ctx) releases it. `needs` names the
+ * package a contestant loads beyond offheap itself (devDependencies of offheap: an installed
+ * offheap runs without them, and the harness leaves such a contestant out; see installed()).
  */
 'use strict';
 
+const fs = require('fs');
 const path = require('path');
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -154,6 +157,7 @@ const CONTESTANTS = [
   {
     id: 'thing-malloc',
     short: 'thi.ng',
+    needs: '@thi.ng/malloc',
     label: '@thi.ng/malloc malloc',
     family: 'pool',
     gc: false,
@@ -189,6 +193,7 @@ const CONTESTANTS = [
   {
     id: 'thing-mallocAs',
     short: 'thi.ngAs',
+    needs: '@thi.ng/malloc',
     label: '@thi.ng/malloc mallocAs',
     family: 'pool',
     gc: false,
@@ -223,6 +228,7 @@ const CONTESTANTS = [
   {
     id: 'typedarray-pool',
     short: 'ta-pool',
+    needs: 'typedarray-pool',
     label: 'typedarray-pool',
     family: 'pool',
     gc: false,
@@ -285,10 +291,44 @@ function thingMemory(ctx) {
   };
 }
 
+/**
+ * Whether package `name` can be loaded from the harness: in this repository from its
+ * node_modules, in a project that installed offheap from the project's node_modules.
+ */
+function installed(name) {
+  try {
+    require.resolve(name, { paths: [__dirname] });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The version of package `name` as the harness loads it, or null when it is not installed. */
+function packageVersion(name) {
+  let dir;
+  try {
+    dir = path.dirname(require.resolve(name, { paths: [__dirname] }));
+  } catch {
+    return null;
+  }
+  // Up from the entry point to the package.json that names the package (its exports may not
+  // export package.json itself).
+  for (; dir !== path.dirname(dir); dir = path.dirname(dir)) {
+    try {
+      const p = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8'));
+      if (p.name === name) return p.version;
+    } catch {
+      // no package.json here
+    }
+  }
+  return null;
+}
+
 function byId(id) {
   const c = CONTESTANTS.find((x) => x.id === id);
   if (!c) throw new Error(`unknown contestant ${id}`);
   return c;
 }
 
-module.exports = { CONTESTANTS, byId, ROOT };
+module.exports = { CONTESTANTS, byId, installed, packageVersion, ROOT };

@@ -194,59 +194,179 @@ function checkTargets(workloads) {
 }
 
 /* ---------------------------------------------------------------------------------------------
- * The terminal table
+ * The terminal tables. Every line fits in COLUMNS (120) columns: fixed-width columns sized for
+ * the widest value they can hold, long headings and notes wrapped, wide matrices split into
+ * blocks of columns. Each table's title line names the Node version and the CPU model.
  * ------------------------------------------------------------------------------------------- */
 
-function memCell(c) {
-  if (c.memory && c.memory.committed !== undefined) {
-    const peak = c.memory.peakCommitted !== undefined ? ` (peak ${fmtBytes(c.memory.peakCommitted)})` : '';
-    return `${fmtBytes(c.memory.committed)} / ${fmtBytes(c.memory.inUse)}${peak}`;
+const COLUMNS = 120;
+
+/** Words of `text` in lines of at most `width` columns, continuation lines indented by `indent`. */
+function wrap(text, width = COLUMNS, indent = '') {
+  const out = [];
+  let line = null; // the line being filled; null before its first word
+  const lead = () => (out.length > 0 ? indent : '');
+  for (let word of String(text).split(' ')) {
+    if (line !== null && line.length + 1 + word.length <= width) {
+      line += ` ${word}`;
+      continue;
+    }
+    if (line !== null) out.push(line);
+    // A word longer than a whole line (a long path) is cut where the line ends.
+    while (lead().length + word.length > width) {
+      const n = width - lead().length;
+      out.push(lead() + word.slice(0, n));
+      word = word.slice(n);
+    }
+    line = lead() + word;
   }
-  return '';
+  out.push(line ?? '');
+  return out;
+}
+
+/** s cut to n columns ('..' marks the cut). */
+function clip(s, n) {
+  s = String(s);
+  return s.length <= n ? s : `${s.slice(0, Math.max(0, n - 2))}..`;
+}
+
+/**
+ * A table's title line: what it is, then the host: "<what> -- node v20.11.0, <CPU model>
+ * (2 CPUs)", the CPU model cut ('..') if the line would be longer than COLUMNS.
+ */
+function title(what, h) {
+  const head = `${what} -- node ${h.node}, `;
+  const cpus = ` (${h.cpus} CPU${h.cpus === 1 ? '' : 's'})`;
+  return `${head}${clip(String(h.cpu).trim(), COLUMNS - head.length - cpus.length)}${cpus}`;
+}
+
+// The columns of a workload's or a trace's block: [header, width, align left].
+const CELL_COLS = [
+  ['contestant', 25, true], // the longest label (23) and the fastest's mark ' <'
+  ['ns/op', 8, false],
+  ['[min-max]', 15, true],
+  ['ops/s', 7, false],
+  ['xallocU', 7, false],
+  ['xbest', 6, false],
+  ['peak RSS', 8, false],
+  ['GC', 7, false],
+];
+const MEM_COLS = [
+  ['committed', 9, false],
+  ['in use', 8, false],
+  ['peak', 8, false], // committed
+];
+const TRACE_COLS = [
+  ['peak comm', 9, false],
+  ['frag', 5, false],
+  ['measured', 10, true],
+];
+
+function row(cols, cells) {
+  return `  ${cols.map(([, w, left], i) => (left ? pad(cells[i], w) : lpad(cells[i], w))).join(' ')}`.trimEnd();
+}
+
+/** Short name of how a trace's peak committed was measured (the legend explains them). */
+function sourceTag(src) {
+  if (!src) return '-';
+  if (src.startsWith('arena.')) return 'arena';
+  if (src.startsWith('MemPool')) return 'pool top';
+  if (src.startsWith('peak RSS')) return 'RSS growth';
+  return clip(src.split(' ')[0], 10);
 }
 
 function cellLine(c, labels, best, isTrace) {
   const name = labels[c.contestant] || c.contestant;
-  if (c.medianNs === undefined) return `  ${pad(name, 24)} ERROR: ${String(c.error).split('\n')[0].slice(0, 100)}`;
-  const mark = c.contestant === best ? ' <' : '';
-  let line =
-    `  ${pad(name + mark, 24)} ${lpad(fmtNs(c.medianNs), 9)} ${pad(`[${fmtNs(c.minNs)}-${fmtNs(c.maxNs)}]`, 21)}` +
-    `${lpad(fmtRate(c.opsPerSec), 8)} ${lpad(fmtR(c.ratioToAllocUnsafe), 8)} ${lpad(fmtR(c.ratioToBest), 7)}` +
-    ` ${lpad(fmtBytes(c.peakRss), 8)} ${lpad(`${c.gc.minorPerSample}/${c.gc.majorPerSample}`, 7)}`;
-  if (isTrace) {
-    line += `  ${lpad(fmtBytes(c.peakCommitted), 9)} ${lpad(fmtR(c.fragmentation), 6)}  ${c.committedSource.split(' (')[0]}`;
-  } else {
-    line += `  ${memCell(c)}`;
+  const cols = [...CELL_COLS, ...(isTrace ? TRACE_COLS : MEM_COLS)];
+  if (c.medianNs === undefined) {
+    const head = `  ${pad(name, 25)} ERROR: `;
+    return head + clip(String(c.error).split('\n')[0], COLUMNS - head.length);
   }
-  return line;
+  const cells = [
+    name + (c.contestant === best ? ' <' : ''),
+    fmtNs(c.medianNs),
+    `[${fmtNs(c.minNs)}-${fmtNs(c.maxNs)}]`,
+    fmtRate(c.opsPerSec),
+    fmtR(c.ratioToAllocUnsafe),
+    fmtR(c.ratioToBest),
+    fmtBytes(c.peakRss),
+    `${c.gc.minorPerSample}/${c.gc.majorPerSample}`,
+  ];
+  if (isTrace) {
+    cells.push(fmtBytes(c.peakCommitted), fmtR(c.fragmentation), sourceTag(c.committedSource));
+  } else if (c.memory && c.memory.committed !== undefined) {
+    cells.push(fmtBytes(c.memory.committed), fmtBytes(c.memory.inUse), fmtBytes(c.memory.peakCommitted));
+  } else {
+    cells.push('', '', '');
+  }
+  return row(cols, cells);
+}
+
+/**
+ * A matrix of one row per group and one column per contestant, in blocks of columns that fit:
+ * rows [{ name, base, cells: [string] }], heads [string]. Every block repeats the row names and
+ * the baseline's ns.
+ */
+function matrixLines(rows, heads) {
+  const nameW = Math.min(20, Math.max(8, ...rows.map((r) => r.name.length)));
+  const fixed = 2 + nameW + 1 + 10;
+  const widths = heads.map((h, i) => Math.max(7, h.length + 1, ...rows.map((r) => r.cells[i].length + 1)));
+  const fits = (from, to) => fixed + widths.slice(from, to).reduce((a, b) => a + b, 0) <= COLUMNS;
+  // The fewest blocks of (nearly) equal numbers of columns that fit.
+  let blocks = [];
+  for (let nb = 1; nb <= heads.length; nb++) {
+    const per = Math.ceil(heads.length / nb);
+    blocks = [];
+    for (let from = 0; from < heads.length; from += per) blocks.push([from, Math.min(heads.length, from + per)]);
+    if (blocks.every(([a, b]) => fits(a, b))) break;
+  }
+  const lines = [];
+  blocks.forEach(([a, b], k) => {
+    if (blocks.length > 1) lines.push(`  (columns ${k + 1} of ${blocks.length})`);
+    const cols = heads.slice(a, b).map((h, i) => lpad(h, widths[a + i])).join('');
+    lines.push(`  ${pad('', nameW)} ${lpad('allocU ns', 10)}${cols}`);
+    for (const r of rows) {
+      const cells = r.cells.slice(a, b).map((s, i) => lpad(s, widths[a + i])).join('');
+      lines.push(`  ${pad(clip(r.name, nameW), nameW)} ${lpad(r.base, 10)}${cells}`);
+    }
+  });
+  return lines;
 }
 
 function formatTable(json) {
   const labels = Object.fromEntries(json.contestants.map((c) => [c.id, c.label]));
   const h = json.host;
   const lines = [];
+  lines.push(title('offheap bench (JavaScript)', h));
   lines.push(
-    `offheap bench (JavaScript)  node ${h.node}  v8 ${h.v8}  ${h.cpu} x${h.cpus}  ${json.mode}  ` +
-      `${json.params.rounds} round(s) x ${json.params.samples} samples  ${json.date}`,
+    ...wrap(
+      `${json.mode} run, ${json.params.rounds} round(s) x ${json.params.samples} samples, ${json.date}; V8 ${h.v8}` +
+        (json.skipped && json.skipped.length
+          ? `; not installed, so not run: ${json.skipped.map((s) => `${s.contestant} (${s.needs})`).join(', ')}`
+          : ''),
+    ),
   );
   lines.push('');
-  lines.push('ns/op: median [min-max] over all samples (one child process per contestant and round);');
+  lines.push('ns/op: median [min-max] over all samples (one child process per contestant and round); ops/s: 1e9 / median;');
   lines.push('xallocU: median / Buffer.allocUnsafe median; xbest: / the fastest (marked <); peak RSS of the child;');
-  lines.push('GC: median spontaneous minor/major collections per sample window; memory (offheap, @thi.ng):');
-  lines.push('committed / in use after the run (peak committed). Details: bench/js/README.md.');
-  const head = `  ${pad('contestant', 24)} ${lpad('ns/op', 9)} ${pad('[min-max]', 21)}${lpad('ops/s', 8)} ${lpad('xallocU', 8)} ${lpad('xbest', 7)} ${lpad('peak RSS', 8)} ${lpad('GC', 7)}`;
+  lines.push('GC: median spontaneous minor/major collections per sample window; offheap and @thi.ng: memory committed, in use');
+  lines.push('and peak (committed) after the run. Traces: peak comm = the most memory held during a pass, measured as: arena =');
+  lines.push('arena.stats().peakCommitted, pool top = the MemPool top high-water, RSS growth = growth of the process RSS;');
+  lines.push('frag = peak comm / the trace\'s peak live bytes. Details: bench/js/README.md in the offheap sources.');
   for (const w of json.workloads) {
     lines.push('');
-    lines.push(`[${w.id}] ${w.title} -- op: ${w.op}`);
-    lines.push(`${head}  committed / in use`);
+    lines.push(...wrap(`[${w.id}] ${w.title}`, COLUMNS, '  '));
+    lines.push(...wrap(`  op: ${w.op}`, COLUMNS, '      '));
+    lines.push(row([...CELL_COLS, ...MEM_COLS], [...CELL_COLS, ...MEM_COLS].map(([head]) => head)));
     for (const c of w.results) lines.push(cellLine(c, labels, w.best, false));
   }
   for (const t of json.traces) {
     lines.push('');
     lines.push(
-      `[trace ${t.name}] ${t.operations} ops, peak live ${fmtBytes(t.stats.peakLiveBytes)} in ${t.stats.peakLiveBlocks} blocks (${t.file})`,
+      ...wrap(`[trace ${t.name}] ${t.operations} ops, peak live ${fmtBytes(t.stats.peakLiveBytes)} in ${t.stats.peakLiveBlocks} blocks`, COLUMNS, '  '),
     );
-    lines.push(`${head}  ${lpad('peak comm', 9)} ${lpad('frag', 6)}  committed measured as`);
+    lines.push(...wrap(`  file: ${t.file}`, COLUMNS, '        '));
+    lines.push(row([...CELL_COLS, ...TRACE_COLS], [...CELL_COLS, ...TRACE_COLS].map(([head]) => head)));
     for (const c of t.results) lines.push(cellLine(c, labels, t.best, true));
   }
 
@@ -258,25 +378,30 @@ function formatTable(json) {
     ...json.traces.map((t) => ({ name: `trace ${t.name}`, results: t.results })),
   ];
   if (groups.length > 0) {
-    const width = Math.max(6, ...shorts.map((s) => s.length)) + 1;
     lines.push('');
-    lines.push('summary: median ns/op of Buffer.allocUnsafe (allocU), and every contestant as a ratio to it (< 1 is faster)');
-    lines.push(`  ${pad('', 20)} ${lpad('allocU ns', 10)}${shorts.map((s) => lpad(s, width)).join('')}`);
-    for (const g of groups) {
+    lines.push(title('summary', h));
+    lines.push('Buffer.allocUnsafe\'s median ns/op (allocU ns), and every contestant\'s median as a ratio to it (< 1 is faster)');
+    const rows = groups.map((g) => {
       const base = g.results.find((c) => c.contestant === BASELINE);
-      const cells = ids.map((id) => {
-        const c = g.results.find((x) => x.contestant === id);
-        return lpad(c && c.medianNs !== undefined ? fmtR(c.ratioToAllocUnsafe) : '-', width);
-      });
-      lines.push(`  ${pad(g.name, 20)} ${lpad(base && base.medianNs !== undefined ? fmtNs(base.medianNs) : '-', 10)}${cells.join('')}`);
-    }
+      return {
+        name: g.name,
+        base: base && base.medianNs !== undefined ? fmtNs(base.medianNs) : '-',
+        cells: ids.map((id) => {
+          const c = g.results.find((x) => x.contestant === id);
+          return c && c.medianNs !== undefined ? fmtR(c.ratioToAllocUnsafe) : '-';
+        }),
+      };
+    });
+    lines.push(...matrixLines(rows, shorts));
   }
 
   if (json.targets.length > 0) {
     lines.push('');
-    lines.push('targets (README "Performance targets"):');
+    lines.push(title('targets (README "Performance targets")', h));
     for (const t of json.targets) {
-      lines.push(`  ${t.met ? 'met   ' : 'MISSED'}  ${pad(t.workload, 9)} ${pad(t.of, 11)} ${pad(t.target, 40)} measured ${t.measured}`);
+      lines.push(
+        ...wrap(`  ${t.met ? 'met   ' : 'MISSED'}  ${pad(t.workload, 9)} ${pad(t.of, 11)} ${pad(t.target, 40)} measured ${t.measured}`, COLUMNS, ' '.repeat(12)),
+      );
     }
     const met = json.targets.filter((t) => t.met).length;
     lines.push(`  ${met} of ${json.targets.length} targets met`);
@@ -284,17 +409,47 @@ function formatTable(json) {
   if (json.errors.length > 0) {
     lines.push('');
     lines.push(`errors (${json.errors.length}):`);
-    for (const e of json.errors) lines.push(`  ${e.group} / ${e.contestant} (round ${e.round}): ${String(e.error).split('\n')[0].slice(0, 160)}`);
+    for (const e of json.errors) {
+      lines.push(clip(`  ${e.group} / ${e.contestant}${e.round ? ` (round ${e.round})` : ''}: ${String(e.error).split('\n')[0]}`, COLUMNS));
+    }
   }
   lines.push('');
   lines.push(`elapsed ${json.elapsedS} s`);
   return lines.join('\n');
 }
 
+/**
+ * The shared-arena table (bench/js/shared.js's results): total ops/s of all workers per
+ * contestant and worker count, and the scaling over the same contestant with 1 worker.
+ */
+function formatShared(s) {
+  const lines = [];
+  lines.push(title('shared arenas', { node: `v${String(s.node).replace(/^v/, '')}`, cpu: s.cpu || 'unknown', cpus: s.cpus }));
+  lines.push(
+    ...wrap(
+      `worker_threads doing alloc+free pairs (16..1024 B), ${s.opsPerWorker} pairs per worker; total ops/s of all workers ` +
+        `(median of ${s.samples ?? '?'} run(s), a child process each) and the ratio to the same contestant with 1 worker` +
+        (s.skipped && s.skipped.length
+          ? `; not installed, so not run: ${s.skipped.map((x) => `${x.contestant} (${x.needs})`).join(', ')}`
+          : ''),
+    ),
+  );
+  lines.push(`  ${pad('contestant', 22)} ${lpad('workers', 7)} ${lpad('ops/s', 10)} ${lpad('vs 1 worker', 12)}`);
+  for (const r of s.results) {
+    lines.push(
+      `  ${pad(r.contestant, 22)} ${lpad(r.threads, 7)} ${lpad(`${(r.opsPerSec / 1e6).toFixed(2)} M`, 10)} ${lpad(`${r.scaling.toFixed(2)}x`, 12)}`,
+    );
+  }
+  return lines.join('\n');
+}
+
 /* ---------------------------------------------------------------------------------------------
  * The SVG chart: ratio to Buffer.allocUnsafe per workload and trace, log scale, bars growing
- * left (faster) or right (slower) from the 1x line. Plain SVG 1.1: no script, no CSS, no fonts
- * beyond the generic families.
+ * left (faster) or right (slower) from the 1x line, each bar's value written beyond its end, on
+ * the bar's own side of the 1x line (the margins left and right of the plot are as wide as the
+ * longest value that needs them); then the shared-arena results (bench/js/shared.js), total
+ * ops/s of all workers on a linear scale. Plain SVG 1.1: no script, no CSS, no fonts beyond the
+ * generic families.
  * ------------------------------------------------------------------------------------------- */
 
 const COLORS = {
@@ -309,11 +464,24 @@ const COLORS = {
   'thing-malloc': '#6a51a3',
   'thing-mallocAs': '#9e9ac8',
   'typedarray-pool': '#d94801',
+  // shared arenas
+  'shared-arena': '#08519c',
+  'arena-per-worker': '#006d2c',
+  'thi.ng-sab-lock': '#6a51a3',
+};
+
+const SHARED_LABELS = {
+  'shared-arena': 'one shared arena (new Arena({ shared: true }), every worker attached)',
+  'arena-per-worker': 'one arena per worker (fast views, not shared)',
+  'thi.ng-sab-lock': '@thi.ng/malloc MemPool on one SharedArrayBuffer, guarded by an Atomics spinlock',
 };
 
 function esc(s) {
   return String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
+
+/** A generous estimate of the width of text at font-size 11 (sans-serif), in pixels. */
+const textWidth = (s) => String(s).length * 6.5;
 
 function renderSvg(json) {
   const labels = Object.fromEntries(json.contestants.map((c) => [c.id, c.label]));
@@ -328,18 +496,44 @@ function renderSvg(json) {
   lo = Math.max(lo, -4);
   hi = Math.min(hi, 4);
 
-  const W = 980;
-  const left = 190; // contestant labels
-  const right = 70; // value labels
-  const plotW = W - left - right;
+  const names = 190; // contestant labels left of this
+  const plotW = 720;
   const barH = 11;
   const gap = 2;
   const groupHead = 20;
   const groupGap = 10;
   const top = 92;
-  const x = (r) => left + ((Math.log10(r) - lo) / (hi - lo)) * plotW;
+  const u = (r) => ((Math.log10(Math.min(10 ** hi, Math.max(10 ** lo, r))) - lo) / (hi - lo)) * plotW;
+  const u1 = u(1);
+  const valueText = (c) => `${fmtR(c.ratioToAllocUnsafe)}x`;
+  // Margins: a value goes beyond its bar's end, on the bar's side of 1x; the plot moves right
+  // (and the chart grows) as far as the values left of the faster bars need, and the chart
+  // grows right as far as the values of the slower ones need.
+  let marginL = 0;
+  let marginR = 70;
+  for (const g of groups) {
+    for (const c of g.results) {
+      if (!(c.ratioToAllocUnsafe > 0)) continue;
+      const tw = textWidth(valueText(c)) + 4;
+      if (c.ratioToAllocUnsafe < 1) marginL = Math.max(marginL, tw - u(c.ratioToAllocUnsafe));
+      else marginR = Math.max(marginR, u(c.ratioToAllocUnsafe) + tw - plotW + 8);
+    }
+  }
+  const left = names + Math.ceil(marginL);
+  const x = (r) => left + u(r);
+  const x1 = x(1);
   const groupH = groupHead + ids.length * (barH + gap) + groupGap;
-  const H = top + groups.length * groupH + 40;
+  const plotBottom = top + groups.length * groupH;
+
+  // The shared-arena section below the ratio groups.
+  const shared = json.shared && Array.isArray(json.shared.results) && json.shared.results.length > 0 ? json.shared : null;
+  const sharedIds = shared ? [...new Set(shared.results.map((r) => r.contestant))] : [];
+  const sharedTop = plotBottom + 56;
+  const sharedRowsH = shared ? sharedIds.reduce((n, id) => n + groupHead + shared.results.filter((r) => r.contestant === id).length * (barH + gap) + groupGap, 0) : 0;
+  const sharedH = shared ? 40 + sharedRowsH : 0;
+
+  const W = Math.ceil(left + plotW + marginR);
+  const H = sharedTop + sharedH + (shared ? 10 : -16);
   const h = json.host;
   const o = [];
   o.push('<?xml version="1.0" encoding="UTF-8" standalone="no"?>');
@@ -349,29 +543,28 @@ function renderSvg(json) {
   o.push('<title>offheap JavaScript benchmark: time per operation relative to Buffer.allocUnsafe</title>');
   o.push(`<desc>${esc(`${json.mode} run, ${json.date}, node ${h.node}, V8 ${h.v8}, ${h.cpu} x${h.cpus}`)}</desc>`);
   o.push(`<rect x="0" y="0" width="${W}" height="${H}" fill="#ffffff"/>`);
-  o.push(`<text x="${left}" y="22" font-size="15" font-weight="bold">offheap allocator comparison from JavaScript (${esc(json.mode)} run)</text>`);
+  o.push(`<text x="${names}" y="22" font-size="15" font-weight="bold">offheap allocator comparison from JavaScript (${esc(json.mode)} run)</text>`);
   o.push(
-    `<text x="${left}" y="40" fill="#444444">median time per operation divided by Buffer.allocUnsafe's (log scale): bars left of 1x are faster</text>`,
+    `<text x="${names}" y="40" fill="#444444">median time per operation divided by Buffer.allocUnsafe's (log scale): bars left of 1x are faster</text>`,
   );
-  o.push(`<text x="${left}" y="55" fill="#444444">${esc(`node ${h.node}, V8 ${h.v8}, ${h.cpu} x${h.cpus}, ${json.date}`)}</text>`);
+  o.push(`<text x="${names}" y="55" fill="#444444">${esc(`node ${h.node}, V8 ${h.v8}, ${h.cpu} x${h.cpus}, ${json.date}`)}</text>`);
   // Axis and grid.
   const axisY = top - 14;
   for (let e = lo; e <= hi; e++) {
     const r = 10 ** e;
     const gx = x(r).toFixed(1);
-    o.push(`<line x1="${gx}" y1="${axisY + 4}" x2="${gx}" y2="${H - 30}" stroke="${e === 0 ? '#000000' : '#d9d9d9'}" stroke-width="${e === 0 ? 1.5 : 1}"/>`);
+    o.push(`<line x1="${gx}" y1="${axisY + 4}" x2="${gx}" y2="${plotBottom}" stroke="${e === 0 ? '#000000' : '#d9d9d9'}" stroke-width="${e === 0 ? 1.5 : 1}"/>`);
     const lab = e >= 0 ? `${r}x` : `${r.toPrecision(1)}x`;
     o.push(`<text x="${gx}" y="${axisY}" text-anchor="middle" fill="#444444">${esc(lab)}</text>`);
     if (e < hi) {
       for (const m of [2, 5]) {
         const mx = x(m * r).toFixed(1);
-        o.push(`<line x1="${mx}" y1="${axisY + 4}" x2="${mx}" y2="${H - 30}" stroke="#f0f0f0" stroke-width="1"/>`);
+        o.push(`<line x1="${mx}" y1="${axisY + 4}" x2="${mx}" y2="${plotBottom}" stroke="#f0f0f0" stroke-width="1"/>`);
       }
     }
   }
-  o.push(`<text x="${x(10 ** lo) + 2}" y="${H - 14}" fill="#444444">&lt;- faster than Buffer.allocUnsafe</text>`);
-  o.push(`<text x="${x(10 ** hi) - 2}" y="${H - 14}" text-anchor="end" fill="#444444">slower -&gt;</text>`);
-  const x1 = x(1);
+  o.push(`<text x="${x(10 ** lo) + 2}" y="${plotBottom + 16}" fill="#444444">&lt;- faster than Buffer.allocUnsafe</text>`);
+  o.push(`<text x="${x(10 ** hi) - 2}" y="${plotBottom + 16}" text-anchor="end" fill="#444444">slower -&gt;</text>`);
   groups.forEach((g, gi) => {
     const gy = top + gi * groupH;
     o.push(`<g>`);
@@ -379,13 +572,13 @@ function renderSvg(json) {
     ids.forEach((id, i) => {
       const y = gy + groupHead + i * (barH + gap);
       const c = g.results.find((r) => r.contestant === id);
-      o.push(`<text x="${left - 6}" y="${y + barH - 2}" text-anchor="end">${esc(labels[id] || id)}</text>`);
+      o.push(`<text x="${names - 6}" y="${y + barH - 2}" text-anchor="end">${esc(labels[id] || id)}</text>`);
       if (!c || !(c.ratioToAllocUnsafe > 0)) {
         o.push(`<text x="${x1 + 4}" y="${y + barH - 2}" fill="#a50f15">${c && c.error ? 'error' : 'n/a'}</text>`);
         return;
       }
-      const r = Math.min(10 ** hi, Math.max(10 ** lo, c.ratioToAllocUnsafe));
-      const bx = x(r);
+      const bx = x(c.ratioToAllocUnsafe);
+      const faster = c.ratioToAllocUnsafe < 1;
       const xa = Math.min(bx, x1);
       const w = Math.max(1, Math.abs(bx - x1));
       o.push(
@@ -393,14 +586,69 @@ function renderSvg(json) {
           `${labels[id] || id}: ${fmtNs(c.medianNs)} ns/op, ${fmtR(c.ratioToAllocUnsafe)}x Buffer.allocUnsafe`,
         )}</title></rect>`,
       );
-      // The value: right of the 1x line for faster bars, right of the bar's end for slower ones.
-      const tx = bx < x1 ? x1 + 3 : xa + w + 3;
-      o.push(`<text x="${tx.toFixed(1)}" y="${y + barH - 2}" fill="#222222">${esc(`${fmtR(c.ratioToAllocUnsafe)}x`)}</text>`);
+      // The value, beyond the bar's end on its own side of the 1x line.
+      const tx = faster ? xa - 3 : xa + w + 3;
+      o.push(
+        `<text x="${tx.toFixed(1)}" y="${y + barH - 2}"${faster ? ' text-anchor="end"' : ''} fill="#222222">${esc(valueText(c))}</text>`,
+      );
     });
     o.push('</g>');
   });
+
+  if (shared) {
+    const max = Math.max(...shared.results.map((r) => r.opsPerSec));
+    const room = W - left - 12 - textWidth('000.00 M ops/s, 00.00x 1 worker') - 8;
+    o.push(
+      `<text x="8" y="${sharedTop}" font-size="13" font-weight="bold">${esc(
+        'shared arenas: worker_threads doing alloc+free pairs (16..1024 B)',
+      )}</text>`,
+    );
+    o.push(
+      `<text x="8" y="${sharedTop + 16}" fill="#444444">${esc(
+        `total ops/s of all workers (linear scale), median of ${shared.samples ?? '?'} run(s), ${shared.opsPerWorker} pairs per worker; ` +
+          'the ratio is to the same contestant with 1 worker',
+      )}</text>`,
+    );
+    let y = sharedTop + 40;
+    for (const id of sharedIds) {
+      o.push('<g>');
+      o.push(`<text x="8" y="${y + 13}" font-weight="bold">${esc(`${id}: ${SHARED_LABELS[id] || id}`)}</text>`);
+      y += groupHead;
+      for (const r of shared.results.filter((s) => s.contestant === id)) {
+        const w = Math.max(1, (r.opsPerSec / max) * room);
+        const text = `${(r.opsPerSec / 1e6).toFixed(2)} M ops/s, ${r.scaling.toFixed(2)}x 1 worker`;
+        o.push(`<text x="${names - 6}" y="${y + barH - 2}" text-anchor="end">${esc(`${r.threads} worker${r.threads === 1 ? '' : 's'}`)}</text>`);
+        o.push(
+          `<rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="${COLORS[id] || '#999999'}"><title>${esc(
+            `${id}, ${r.threads} worker(s): ${text}`,
+          )}</title></rect>`,
+        );
+        o.push(`<text x="${(left + w + 3).toFixed(1)}" y="${y + barH - 2}" fill="#222222">${esc(text)}</text>`);
+        y += barH + gap;
+      }
+      y += groupGap;
+      o.push('</g>');
+    }
+  }
   o.push('</svg>');
   return `${o.join('\n')}\n`;
 }
 
-module.exports = { median, figures, checkTargets, formatTable, renderSvg, fmtBytes, fmtNs, fmtR, pad, lpad, BASELINE, TARGETS };
+module.exports = {
+  median,
+  figures,
+  checkTargets,
+  formatTable,
+  formatShared,
+  renderSvg,
+  fmtBytes,
+  fmtNs,
+  fmtR,
+  pad,
+  lpad,
+  wrap,
+  clip,
+  COLUMNS,
+  BASELINE,
+  TARGETS,
+};

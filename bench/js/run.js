@@ -1,14 +1,19 @@
 #!/usr/bin/env node
 /*
- * offheap allocator comparison from JavaScript (`npm run bench`). bench/js/README.md explains
- * the contestants, workloads, figures and how to read the table and the chart.
+ * offheap allocator comparison from JavaScript. bench/js/README.md explains the contestants,
+ * workloads, figures and how to read the table and the chart.
  *
- *   npm run bench                      full run (< 15 min on 2 cores): every contestant x every
- *                                      workload, then the shipped traces (bench/traces/*.trace)
- *   npm run bench -- --quick           short run (< 2 min): the same, shorter and one round
- *   npm run bench -- --trace FILE      replay FILE (the `# offheap-trace v1` format) against
- *                                      every contestant; repeatable; only the traces run
- *   npm run bench -- --targets         only what the JavaScript performance targets need
+ * In this repository: npm run bench -- [options]    (results in bench/results/)
+ * Where offheap is installed from the registry: npx offheap-bench [options]    (bench/js/bin.js;
+ *   results in ./offheap-bench-results/; @thi.ng/malloc and typedarray-pool are contestants
+ *   only when the project has them installed)
+ *
+ *   (no options)           full run (< 15 min on 2 cores): every contestant x every workload,
+ *                          then the shipped traces (bench/traces/*.trace), then shared arenas
+ *   --quick                short run (< 2 min): the same, shorter and one round
+ *   --trace FILE           replay FILE (the `# offheap-trace v1` format) against every
+ *                          contestant; repeatable; only the traces run
+ *   --targets              only what the JavaScript performance targets need
  *
  * Options:
  *   --quick | --full       mode (default full)
@@ -21,16 +26,18 @@
  *   --sample-ms MS         length of one sample window (full 120, quick 25)
  *   --warm-ms MS           warm-up per child (full 200, quick 50)
  *   --seed N               seed of the random sizes and victims (default 1)
- *   --out DIR              where the results go (default bench/results)
+ *   --out DIR              where the results go (default bench/results; offheap-bench:
+ *                          ./offheap-bench-results)
  *   --tiny                 self-test scale (tiny workloads, 1 round x 2 short samples, traces cut
  *                          to their first 2000 operations)
  *   --jobs N               children at once (default 1; more disturbs the timings: self-tests only)
  *   --list                 list workloads and contestants
  *
- * Output: the table on stdout; JSON and an SVG chart in bench/results/:
+ * Output: the table on stdout (every line at most 120 columns); JSON and an SVG chart in DIR:
  *   js-<date>.json/.svg and js-latest.json/.svg (complete full runs),
  *   js-<date>-quick.* and js-latest-quick.* (complete quick runs; gitignored),
- *   js-<date>[-quick]-partial.* (runs restricted by --only/--contestants/--trace/--targets/--no-traces; gitignored),
+ *   js-<date>[-quick]-partial.* (runs restricted by --only/--contestants/--trace/--targets/
+ *   --no-traces, or without a contestant whose package is not installed; gitignored),
  *   js-<date>-tiny.* and js-latest-tiny.* (--tiny; gitignored).
  */
 'use strict';
@@ -40,7 +47,7 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const { CONTESTANTS, ROOT } = require('./contestants');
+const { CONTESTANTS, ROOT, installed, packageVersion } = require('./contestants');
 const { WORKLOADS, params, field } = require('./workloads');
 const report = require('./report');
 
@@ -89,18 +96,12 @@ function cpuModel() {
 }
 
 function gitRev() {
+  // Only this repository's own checkout: an installed offheap may sit inside another project's.
+  if (!fs.existsSync(path.join(ROOT, '.git'))) return null;
   try {
     const r = cp.spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' });
     const d = cp.spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' });
     return r.status === 0 ? r.stdout.trim() + (d.stdout.trim() ? '+dirty' : '') : null;
-  } catch {
-    return null;
-  }
-}
-
-function pkgVersion(name) {
-  try {
-    return JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
   } catch {
     return null;
   }
@@ -150,8 +151,12 @@ function rotate(xs, k) {
   return xs.map((_, i) => xs[(i + k) % n]);
 }
 
-async function main() {
-  const args = parseArgs(process.argv.slice(2));
+/**
+ * The command line. how: { defaultOut, traceBase }: the default --out, and the folder relative
+ * --trace paths are resolved against.
+ */
+async function main(argv, how) {
+  const args = parseArgs(argv);
   if (args.help) {
     const src = fs.readFileSync(__filename, 'utf8').split('\n');
     const end = src.findIndex((l) => l.startsWith(' */'));
@@ -160,9 +165,12 @@ async function main() {
   }
   if (args.list) {
     console.log('workloads:');
-    for (const w of WORKLOADS) console.log(`  ${report.pad(w.id, 14)} ${field(w, 'title', params('full', 1))}`);
+    for (const w of WORKLOADS) console.log(report.clip(`  ${report.pad(w.id, 14)} ${field(w, 'title', params('full', 1))}`, report.COLUMNS));
     console.log('contestants:');
-    for (const c of CONTESTANTS) console.log(`  ${report.pad(c.id, 16)} ${c.label}`);
+    for (const c of CONTESTANTS) {
+      const missing = c.needs && !installed(c.needs) ? ` (not installed: npm install ${c.needs})` : '';
+      console.log(`  ${report.pad(c.id, 16)} ${c.label}${missing}`);
+    }
     console.log('traces (default):');
     for (const t of defaultTraces()) console.log(`  ${path.relative(ROOT, t)}`);
     return;
@@ -200,10 +208,24 @@ async function main() {
     const unknown = args.contestants.filter((id) => !CONTESTANTS.some((c) => c.id === id));
     if (unknown.length) throw new Error(`unknown contestant(s) ${unknown.join(', ')} (try --list)`);
     contestants = CONTESTANTS.filter((c) => args.contestants.includes(c.id) || c.id === report.BASELINE);
+    for (const c of contestants) {
+      if (c.needs && !installed(c.needs)) throw new Error(`contestant ${c.id} needs ${c.needs}: npm install ${c.needs}`);
+    }
   }
+  // Contestants whose package is not installed (an installed offheap has none of its
+  // devDependencies) are left out, with a note.
+  const skipped = contestants.filter((c) => c.needs && !installed(c.needs)).map((c) => ({ contestant: c.id, needs: c.needs }));
+  contestants = contestants.filter((c) => !skipped.some((s) => s.contestant === c.id));
+  if (skipped.length > 0) {
+    const pkgs = [...new Set(skipped.map((s) => s.needs))];
+    process.stderr.write(
+      `bench: skipped ${skipped.map((s) => s.contestant).join(', ')}: npm install ${pkgs.join(' ')} ` +
+        `to run ${skipped.length === 1 ? 'it' : 'them'}\n`,
+    );
+  }
+  const traceBase = how.traceBase;
   if (args.traces.length > 0) {
-    // Under `npm run`, relative paths are relative to where npm was started (INIT_CWD).
-    traces = args.traces.map((t) => path.resolve(process.env.INIT_CWD || process.cwd(), t));
+    traces = args.traces.map((t) => path.resolve(traceBase, t));
     for (const t of traces) if (!fs.existsSync(t)) throw new Error(`no trace file ${t}`);
     if (!args.only) workloads = [];
   }
@@ -214,10 +236,13 @@ async function main() {
   const { loadTrace } = require(path.join(ROOT, 'dist', 'trace'));
   const traceInfo = traces.map((file) => {
     const tr = loadTrace(file);
-    return { name: path.basename(file).replace(/\.trace$/, ''), file, operations: tr.length, stats: tr.stats(), comments: tr.comments };
+    // Shipped traces by their place in the package, given ones as given (from traceBase).
+    const shown = path.relative(file.startsWith(TRACE_DIR + path.sep) ? ROOT : traceBase, file);
+    return { name: path.basename(file).replace(/\.trace$/, ''), file, shown, operations: tr.length, stats: tr.stats(), comments: tr.comments };
   });
-  const partial =
-    !!(args.only || args.contestants || args.targets || args.noTraces) || args.traces.length > 0;
+  // Restricted by the command line: no shared-arena phase. Partial: no latest files.
+  const restricted = !!(args.only || args.contestants || args.targets || args.noTraces) || args.traces.length > 0;
+  const partial = restricted || skipped.length > 0;
 
   const started = new Date();
   const t0 = Date.now();
@@ -236,7 +261,7 @@ async function main() {
   for (let r = 0; r < rounds; r++) {
     for (let gi = 0; gi < groups.length; gi++) {
       const g = groups[gi];
-      process.stderr.write(`  round ${r + 1}/${rounds}  ${report.pad(g.id, 24)} `);
+      process.stderr.write(`  round ${r + 1}/${rounds}  ${report.pad(report.clip(g.id, 40), 24)} `);
       const ts = Date.now();
       const order = rotate(ids, r + gi);
       const outs = await pool(
@@ -280,13 +305,14 @@ async function main() {
     git: gitRev(),
     versions: {
       offheap: JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).version,
-      '@thi.ng/malloc': pkgVersion('@thi.ng/malloc'),
-      'typedarray-pool': pkgVersion('typedarray-pool'),
+      '@thi.ng/malloc': packageVersion('@thi.ng/malloc'),
+      'typedarray-pool': packageVersion('typedarray-pool'),
     },
     params: { ...opts, rounds, jobs, childArgs: ['--expose-gc'] },
     baseline: report.BASELINE,
     elapsedS: +elapsed.toFixed(1),
     contestants: contestants.map((c) => ({ id: c.id, short: c.short, label: c.label, family: c.family, description: c.description })),
+    skipped,
     workloads: workloads.map((w) => {
       const f = report.figures(raw.get(w.id), ids, errors.filter((e) => e.group === w.id));
       return {
@@ -304,7 +330,7 @@ async function main() {
       const f = report.figures(raw.get(gid), ids, errors.filter((e) => e.group === gid));
       return {
         name: t.name,
-        file: path.relative(ROOT, t.file),
+        file: t.shown,
         operations: t.operations,
         comments: t.comments,
         stats: t.stats,
@@ -321,8 +347,9 @@ async function main() {
   console.log(json.table);
 
   // Shared arenas across worker_threads: 1, 2 and 4 workers (bench/js/shared.js, which runs
-  // each cell in its own child process). Part of every complete run.
-  if (!partial) {
+  // each cell in its own child process and reports its progress on stderr). Part of every run
+  // the command line does not restrict.
+  if (!restricted) {
     const tmp = path.join(os.tmpdir(), `offheap-shared-${process.pid}.json`);
     const flag = mode === 'full' ? [] : [`--${mode}`];
     const r = cp.spawnSync(process.execPath, [path.join(__dirname, 'shared.js'), ...flag, '--json', tmp], {
@@ -332,14 +359,16 @@ async function main() {
     if (r.status === 0 && fs.existsSync(tmp)) {
       json.shared = JSON.parse(fs.readFileSync(tmp, 'utf8'));
       fs.unlinkSync(tmp);
-      console.log(`\n${r.stdout.trimEnd()}`);
+      const table = report.formatShared(json.shared);
+      json.table += `\n\n${table}`;
+      console.log(`\n${table}`);
     } else {
       errors.push({ group: 'shared', contestant: 'shared.js', error: `exit ${r.status}` });
     }
   }
 
   // Files.
-  const outDir = path.resolve(args.out ?? path.join(ROOT, 'bench', 'results'));
+  const outDir = path.resolve(args.out ?? how.defaultOut);
   fs.mkdirSync(outDir, { recursive: true });
   const stamp = started.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const date = `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6)}`;
@@ -361,7 +390,8 @@ async function main() {
     write(`${latest}.json`, text);
     write(`${latest}.svg`, svg);
   }
-  console.log(`\nwrote ${written.join(', ')}`);
+  console.log('\nwrote:');
+  for (const f of written) console.log(`  ${f}`);
   if (errors.length > 0) process.exitCode = 1;
 }
 
@@ -374,7 +404,20 @@ function defaultTraces() {
     .map((f) => path.join(TRACE_DIR, f));
 }
 
-main().catch((e) => {
-  console.error(`bench: ${e && e.stack ? e.stack : e}`);
-  process.exit(1);
-});
+/** Runs the command line; exit status 1 on an error (the message on stderr). */
+function cli(argv, how) {
+  main(argv, how).catch((e) => {
+    console.error(`bench: ${e && e.stack ? e.stack : e}`);
+    process.exit(1);
+  });
+}
+
+module.exports = { cli };
+
+if (require.main === module) {
+  cli(process.argv.slice(2), {
+    defaultOut: path.join(ROOT, 'bench', 'results'),
+    // Under `npm run`, relative paths are relative to where npm was started (INIT_CWD).
+    traceBase: process.env.INIT_CWD || process.cwd(),
+  });
+}

@@ -7,10 +7,12 @@
  *   - one @thi.ng/malloc MemPool over a SharedArrayBuffer, guarded by an Atomics spinlock
  *     (what a JavaScript program would otherwise write by hand).
  * Figures: total ops/s of all workers, and the ratio to the same contestant with 1 worker
- * (scaling), median of --samples runs (default 5; --quick 3). Wall-clock time of the parallel
+ * (scaling), median of 5 runs (--quick 3, --tiny 1). Wall-clock time of the parallel
  * phase, from the moment all workers are ready. Each contestant runs in its own child process.
+ * The table goes to stdout (report.js, formatShared), a progress line per cell to stderr. The
+ * @thi.ng/malloc contestant runs only where that package is installed.
  *
- *   node bench/js/shared.js [--quick] [--json FILE]
+ *   node bench/js/shared.js [--quick | --tiny] [--json FILE]
  */
 'use strict';
 const cp = require('child_process');
@@ -19,8 +21,12 @@ const path = require('path');
 const fs = require('fs');
 const { Worker, isMainThread, parentPort, workerData } = require('worker_threads');
 
+const { installed } = require('./contestants');
+const report = require('./report');
+
 const ROOT = path.resolve(__dirname, '..', '..');
 const CONTESTANTS = ['shared-arena', 'arena-per-worker', 'thi.ng-sab-lock'];
+const NEEDS = { 'thi.ng-sab-lock': '@thi.ng/malloc' };
 const THREADS = [1, 2, 4];
 
 function sizes(seed, n) {
@@ -35,7 +41,7 @@ function sizes(seed, n) {
 
 /* ---- worker ---------------------------------------------------------------------------------- */
 
-function workerLoop() {
+async function workerLoop() {
   const { contestant, handle, sab, ops, id } = workerData;
   const sz = sizes(id + 1, 4096);
   const ring = new Array(32).fill(null);
@@ -54,7 +60,7 @@ function workerLoop() {
       for (let k = 0; k < 32; k++) if (ring[k] !== null) arena.free(ring[k]), (ring[k] = null);
     };
   } else {
-    const { MemPool } = require(path.join(ROOT, 'node_modules', '@thi.ng', 'malloc'));
+    const { MemPool } = await import('@thi.ng/malloc');
     const lock = new Int32Array(sab, 0, 1);
     // The pool's state lives in the SharedArrayBuffer (skipInitialization in the workers).
     const pool = new MemPool({ buf: sab, start: 8, skipInitialization: true });
@@ -103,7 +109,7 @@ async function trial(contestant, threads, ops) {
     shared = new Arena({ shared: true, capacity: 256 << 20 });
     handle = shared.share();
   } else if (contestant === 'thi.ng-sab-lock') {
-    const { MemPool } = require(path.join(ROOT, 'node_modules', '@thi.ng', 'malloc'));
+    const { MemPool } = await import('@thi.ng/malloc');
     sab = new SharedArrayBuffer(64 << 20);
     new MemPool({ buf: sab, start: 8 });
   }
@@ -140,44 +146,55 @@ function main() {
   const jsonAt = args.indexOf('--json');
   const samples = tiny ? 1 : quick ? 3 : 5;
   const ops = tiny ? 2000 : quick ? 100000 : 300000;
+  const skipped = CONTESTANTS.filter((c) => NEEDS[c] && !installed(NEEDS[c])).map((c) => ({ contestant: c, needs: NEEDS[c] }));
+  const contestants = CONTESTANTS.filter((c) => !skipped.some((s) => s.contestant === c));
+  process.stderr.write(
+    `bench: shared arenas (bench/js/shared.js): ${contestants.length} contestants x ${THREADS.join(', ')} workers x ` +
+      `${samples} sample(s), one child process each\n`,
+  );
+  if (skipped.length > 0) {
+    process.stderr.write(
+      `bench: skipped ${skipped.map((s) => s.contestant).join(', ')}: npm install ${skipped.map((s) => s.needs).join(' ')} to run it\n`,
+    );
+  }
   const results = [];
-  for (const contestant of CONTESTANTS) {
+  for (const contestant of contestants) {
     for (const threads of THREADS) {
+      process.stderr.write(`  shared     ${report.pad(`${contestant} x${threads}`, 24)} `);
+      const t0 = Date.now();
       const runs = [];
       for (let s = 0; s < samples; s++) {
         const r = cp.spawnSync(process.execPath, [__filename, '--trial', contestant, String(threads), String(ops)], {
           encoding: 'utf8',
         });
-        if (r.status !== 0) throw new Error(`${contestant} x${threads}: ${r.stderr}`);
+        if (r.status !== 0) {
+          process.stderr.write('x\n');
+          throw new Error(`${contestant} x${threads}: ${r.stderr}`);
+        }
         runs.push(Number(r.stdout.trim().split('\n').pop()));
+        process.stderr.write('.');
       }
+      process.stderr.write(` ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
       results.push({ contestant, threads, opsPerSec: median(runs), samples: runs });
     }
   }
-  const rows = [];
-  console.log(`shared arenas: alloc+free pairs (16..1024 B), total ops/s of all workers; ${os.cpus().length} CPUs`);
-  console.log('  contestant              threads      ops/s   vs 1 thread');
   for (const r of results) {
-    const one = results.find((x) => x.contestant === r.contestant && x.threads === 1).opsPerSec;
-    r.scaling = r.opsPerSec / one;
-    rows.push(r);
-    console.log(
-      `  ${r.contestant.padEnd(22)} ${String(r.threads).padStart(7)} ${(r.opsPerSec / 1e6).toFixed(2).padStart(8)} M   ${r.scaling.toFixed(2)}x`,
-    );
+    r.scaling = r.opsPerSec / results.find((x) => x.contestant === r.contestant && x.threads === 1).opsPerSec;
   }
-  if (jsonAt >= 0) {
-    const out = {
-      benchmark: 'offheap shared arenas',
-      date: new Date().toISOString(),
-      node: process.versions.node,
-      v8: process.versions.v8,
-      cpu: os.cpus()[0]?.model,
-      cpus: os.cpus().length,
-      opsPerWorker: ops,
-      results: rows,
-    };
-    fs.writeFileSync(args[jsonAt + 1], JSON.stringify(out, null, 2) + '\n');
-  }
+  const out = {
+    benchmark: 'offheap shared arenas',
+    date: new Date().toISOString(),
+    node: process.versions.node,
+    v8: process.versions.v8,
+    cpu: os.cpus()[0]?.model,
+    cpus: os.cpus().length,
+    opsPerWorker: ops,
+    samples,
+    skipped,
+    results,
+  };
+  console.log(report.formatShared(out));
+  if (jsonAt >= 0) fs.writeFileSync(args[jsonAt + 1], JSON.stringify(out, null, 2) + '\n');
 }
 
 if (!isMainThread) {

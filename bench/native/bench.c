@@ -1043,10 +1043,50 @@ static double median_of(const double* v, int n, double* scratch) {
 }
 
 /* Cell values of any size in a 7-character column. */
-static void print_ns(double ns) {
-  if (ns < 1000) printf("%7.2f", ns);
-  else if (ns < 100000) printf("%7.1f", ns);
-  else printf("%7.0f", ns);
+static int fmt_ns(char* out, size_t cap, double ns) {
+  if (ns < 1000) return snprintf(out, cap, "%7.2f", ns);
+  if (ns < 100000) return snprintf(out, cap, "%7.1f", ns);
+  return snprintf(out, cap, "%7.0f", ns);
+}
+
+/* A ratio in a 6-character column: two decimals below 10, one below 100, none above. */
+static int fmt_ratio(char* out, size_t cap, double r) {
+  if (!(r < 10)) return r < 100 ? snprintf(out, cap, "%5.1fx", r) : snprintf(out, cap, "%5.0fx", r);
+  return snprintf(out, cap, "%5.2fx", r);
+}
+
+/*
+ * The terminal tables fit in TABLE_COLUMNS columns: a row name of ROW_W, then one cell of
+ * " | " + CELL_W per contestant; more contestants than fit side by side are printed in blocks
+ * of columns (as even as possible), each block repeating the row names.
+ */
+enum { TABLE_COLUMNS = 120, ROW_W = 13, CELL_W = 21 };
+
+/* The number of blocks for nc contestants; *per = contestants per block. */
+static int table_blocks(int nc, int* per) {
+  int fit = (TABLE_COLUMNS - ROW_W) / (CELL_W + 3);
+  if (fit < 1) fit = 1;
+  int nb = (nc + fit - 1) / fit;
+  if (nb < 1) nb = 1;
+  *per = (nc + nb - 1) / nb;
+  return nb;
+}
+
+/* The header of one block: the row-name column's title, then contestants [from, to). */
+static void table_head(const char* first, contestant* const* C, int from, int to, int block, int nb) {
+  if (nb > 1) printf("(columns %d of %d)\n", block + 1, nb);
+  printf("%-*s", ROW_W, first);
+  for (int k = from; k < to; k++) printf(" | %-*s", k + 1 < to ? CELL_W : 0, C[k]->name);
+  printf("\n%.*s", ROW_W, "--------------------------------");
+  for (int k = from; k < to; k++) printf("-+-%.*s", CELL_W, "--------------------------------");
+  printf("\n");
+}
+
+/* A table's title line: what it is, then the machine and toolchain, cut to TABLE_COLUMNS. */
+static void table_title(const char* what, const char* host) {
+  char line[TABLE_COLUMNS + 1];
+  snprintf(line, sizeof line, "%s -- %s", what, host);
+  printf("%s\n", line);
 }
 
 typedef struct footprint {
@@ -1299,6 +1339,10 @@ int main(int argc, char** argv) {
     if (sched_getaffinity(0, sizeof cs, &cs) == 0) navail = CPU_COUNT(&cs);
   }
 
+  /* What every table's title names: the CPU model and what the numbers were built with. */
+  char host[512];
+  snprintf(host, sizeof host, "%s, %ld CPU(s); %s%s%s", cpu, ncpu, glibc_version(), cc_version[0] ? "; " : "",
+           cc_version);
   printf("offheap native benchmark (%s): %s, %ld CPU(s), %s\n", P.mode, cpu, ncpu,
          glibc_version());
   printf("contestants:");
@@ -1475,29 +1519,34 @@ int main(int argc, char** argv) {
   double elapsed = (double)(now_ns() - t_start) / 1e9;
 
   /* ---- terminal table ------------------------------------------------------------- */
-  printf("\nns per operation, median of %d samples after %d warm-up; cell = median ns, ratio to\n"
-         "glibc, spread (max-min)/median. Operation: malloc+free pair (pair, phase), step = one\n"
-         "free + one malloc (ws64, churn; larson: per step per thread), realloc call (realloc).\n"
-         "Clock: thread CPU time; larson rows: wall clock of the parallel phase. Every cell\n"
-         "includes %.2f ns of harness overhead (loop + 2 indirect calls, measured with a null\n"
-         "allocator).\n\n",
-         P.samples, P.warmup, overhead_ns);
-  printf("%-13s", "workload");
-  for (int k = 0; k < NC; k++) printf(" | %-20s", C[k]->name);
-  printf("\n%-13s", "-------------");
-  for (int k = 0; k < NC; k++) printf("-+-%.20s", "--------------------");
+  int per;
+  const int nb = table_blocks(NC, &per);
   printf("\n");
-  for (int w = 0; w < NW; w++) {
-    printf("%-13s", W[w].name);
-    double base = R[w * NC + glibc_idx].median;
-    for (int k = 0; k < NC; k++) {
-      const cell* ce = &R[w * NC + k];
-      double spread = ce->median > 0 ? 100.0 * (ce->max - ce->min) / ce->median : 0;
-      printf(" | ");
-      print_ns(ce->median);
-      printf(" %5.2fx %4.0f%% ", ce->median / base, spread);
+  table_title("ns per operation", host);
+  printf("median of %d samples after %d warm-up; cell = median ns, ratio to glibc, spread\n"
+         "(max-min)/median. Operation: malloc+free pair (pair, phase), step = one free + one malloc\n"
+         "(ws64, churn; larson: per step per thread), realloc call (realloc). Clock: thread CPU time;\n"
+         "larson rows: wall clock of the parallel phase. Every cell includes %.2f ns of harness\n"
+         "overhead (loop + 2 indirect calls, measured with a null allocator).\n\n",
+         P.samples, P.warmup, overhead_ns);
+  for (int b = 0; b < nb; b++) {
+    const int from = b * per, to = from + per < NC ? from + per : NC;
+    table_head("workload", C, from, to, b, nb);
+    for (int w = 0; w < NW; w++) {
+      printf("%-*s", ROW_W, W[w].name);
+      double base = R[w * NC + glibc_idx].median;
+      for (int k = from; k < to; k++) {
+        const cell* ce = &R[w * NC + k];
+        double spread = ce->median > 0 ? 100.0 * (ce->max - ce->min) / ce->median : 0;
+        char ns[32], ratio[32], buf[96];
+        fmt_ns(ns, sizeof ns, ce->median);
+        fmt_ratio(ratio, sizeof ratio, ce->median / base);
+        snprintf(buf, sizeof buf, "%s %s %4.0f%%", ns, ratio, spread);
+        printf(" | %-*s", k + 1 < to ? CELL_W : 0, buf); /* no trailing blanks */
+      }
+      printf("\n");
     }
-    printf("\n");
+    if (b + 1 < nb) printf("\n");
   }
 
   /* ---- threaded rows: throughput and scaling ---------------------------------------- */
@@ -1505,31 +1554,37 @@ int main(int argc, char** argv) {
   for (int w = 0; w < NW; w++)
     if (W[w].kind == W_LARSON && W[w].threads == 1) w1 = w;
   if (w1 >= 0) {
-    printf("\nlarson, threaded: %zu live blocks per thread, %u B..%u KiB log-uniform, %zu steps per\n"
-           "thread per sample, wall clock of the parallel phase (%ld CPU(s) available). Heaps:\n"
-           "dl, buddy = one unlocked heap per thread; dl+lock, buddy+lock = one locked heap shared\n"
-           "by all threads; dl-global = the global (locked) heap; the others = their malloc/free\n"
-           "from every thread. Cell = total throughput in million steps/s (step = one free + one\n"
-           "malloc) from the median, and the speedup over the same contestant's 1-thread row.\n\n",
-           P.larson_live, LARSON_MIN, LARSON_MAX / 1024, P.larson_steps, navail);
-    printf("%-13s", "threads");
-    for (int k = 0; k < NC; k++) printf(" | %-20s", C[k]->name);
-    printf("\n%-13s", "-------------");
-    for (int k = 0; k < NC; k++) printf("-+-%.20s", "--------------------");
     printf("\n");
-    for (int w = 0; w < NW; w++) {
-      if (W[w].kind != W_LARSON) continue;
-      printf("%-13s", W[w].name);
-      for (int k = 0; k < NC; k++) {
-        double tput = W[w].threads * 1e3 / R[w * NC + k].median; /* M steps/s */
-        double t1 = 1e3 / R[w1 * NC + k].median;
-        printf(" | %7.2f Mop/s %5.2fx", tput, tput / t1);
+    table_title("larson, threaded", host);
+    printf("%zu live blocks per thread, %u B..%u KiB log-uniform, %zu steps per thread per\n"
+           "sample, wall clock of the parallel phase (%ld CPU(s) available). Heaps: dl, buddy = one\n"
+           "unlocked heap per thread; dl+lock, buddy+lock = one locked heap shared by all threads;\n"
+           "dl-global = the global (locked) heap; the others = their malloc/free from every thread.\n"
+           "Cell = total throughput in million steps/s (step = one free + one malloc) from the\n"
+           "median, and the speedup over the same contestant's 1-thread row.\n\n",
+           P.larson_live, LARSON_MIN, LARSON_MAX / 1024, P.larson_steps, navail);
+    for (int b = 0; b < nb; b++) {
+      const int from = b * per, to = from + per < NC ? from + per : NC;
+      table_head("threads", C, from, to, b, nb);
+      for (int w = 0; w < NW; w++) {
+        if (W[w].kind != W_LARSON) continue;
+        printf("%-*s", ROW_W, W[w].name);
+        for (int k = from; k < to; k++) {
+          double tput = W[w].threads * 1e3 / R[w * NC + k].median; /* M steps/s */
+          double t1 = 1e3 / R[w1 * NC + k].median;
+          char buf[96];
+          snprintf(buf, sizeof buf, "%7.2f Mop/s %5.2fx", tput, tput / t1);
+          printf(" | %-*s", k + 1 < to ? CELL_W : 0, buf);
+        }
+        printf("\n");
       }
-      printf("\n");
+      if (b + 1 < nb) printf("\n");
     }
   }
 
-  printf("\nchurn footprint: %zu live blocks, %zu steps, sizes %u B..%u KiB log-uniform;\n"
+  printf("\n");
+  table_title("churn footprint", host);
+  printf("%zu live blocks, %zu steps, sizes %u B..%u KiB log-uniform;\n"
          "peak live = %.2f MiB requested. RSS = peak RSS (VmHWM) minus RSS before the run,\n"
          "in a forked child with every page of every block touched; alloc = the allocator's\n"
          "own peak footprint (mspace_max_footprint / dlmalloc_max_footprint).\n\n",
@@ -1549,11 +1604,14 @@ int main(int argc, char** argv) {
       printf("%12.2f %7.3f\n", f->alloc_max_footprint / 1048576.0,
              (double)f->alloc_max_footprint / (double)churn_peak_live);
     else
-      printf("%12s %7s\n", "-", "");
+      printf("%12s\n", "-");
   }
 
   /* ---- the README's performance targets (informational) ------------------------------ */
-  if (!selftest) printf("\nperformance targets (README; informational, not a gate):\n");
+  if (!selftest) {
+    printf("\n");
+    table_title("performance targets (README; not a gate)", host);
+  }
   const char* tnames[] = {"dl", "dl+lock"};
   const double tlimit[] = {1.0, 1.3};
   for (int t = 0; t < 2; t++) {

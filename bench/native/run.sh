@@ -155,14 +155,14 @@ case "$mode" in
       dest="bench/results/native-$stamp-quick.json"
       mv "$tmp" "$dest"
       make_svg "$dest" "${dest%.json}.svg" >/dev/null
-      echo "results: $dest, ${dest%.json}.svg"
+      printf 'results:\n  %s\n  %s\n' "$dest" "${dest%.json}.svg"
     else
       dest="bench/results/native-$stamp.json"
       mv "$tmp" "$dest"
       make_svg "$dest" "${dest%.json}.svg" >/dev/null
       cp "$dest" bench/results/native-latest.json
       cp "${dest%.json}.svg" bench/results/native-latest.svg
-      echo "results: $dest, ${dest%.json}.svg (and bench/results/native-latest.{json,svg})"
+      printf 'results:\n  %s\n  %s\n  %s\n' "$dest" "${dest%.json}.svg" "bench/results/native-latest.{json,svg}"
     fi
     ;;
 esac

@@ -10,9 +10,12 @@
 // the same run. The axis is logarithmic (base 2) and centred on 1x: bars to
 // the left are faster than glibc, bars to the right slower; a bar beyond
 // 1/16x or 16x is clipped and ends in an arrowhead, and every bar carries its
-// value as text. Plain SVG 1.1: rectangles, lines, paths and text in a
-// generic font family; no scripts, no styles, no external references, so any
-// browser or image viewer shows it as it is.
+// value as text beyond its end, on the bar's own side of the 1x line (a
+// faster bar's label left of its left end, a slower bar's right of its right
+// end): the margins left and right of the plot are made as wide as the
+// longest label that reaches into them. Plain SVG 1.1: rectangles, lines,
+// paths and text in a generic font family; no scripts, no styles, no external
+// references, so any browser or image viewer shows it as it is.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -21,9 +24,11 @@ const path = require('path');
 
 const LOG_MIN = -4; // 1/16x
 const LOG_MAX = 4; //  16x
-const WIDTH = 1000;
-const PLOT_L = 190; // workload labels to the left of this
-const PLOT_R = 840; // value labels of clipped bars to the right of this
+const MIN_WIDTH = 1000; // room for the captions
+const NAMES = 190; // workload labels to the left of this
+const PLOT_W = 650; // the plot, 1/16x to 16x
+const LABEL_GAP = 4; // between a bar's end and its label
+const CLIP_GAP = 10; // between a clipped bar's end and its label (the arrowhead is 7)
 const BAR_H = 10;
 const BAR_PITCH = 13;
 const GROUP_GAP = 10;
@@ -59,6 +64,9 @@ function fmtNs(ns) {
   return (ns >= 100 ? ns.toFixed(0) : ns.toFixed(1)) + ' ns';
 }
 
+// A generous estimate of the width of text at font-size 10 (sans-serif).
+const textWidth = (t) => t.length * 6;
+
 function render(j) {
   const baseline = j.baseline || 'glibc';
   const names = j.contestants.map((c) => c.name).filter((n) => n !== baseline);
@@ -68,10 +76,16 @@ function render(j) {
   const cell = new Map(j.results.map((r) => [`${r.workload}\u0000${r.contestant}`, r]));
   const get = (w, c) => cell.get(`${w}\u0000${c}`);
 
-  const x0 = (PLOT_L + PLOT_R) / 2;
-  const unit = (PLOT_R - PLOT_L) / (LOG_MAX - LOG_MIN);
-  const xOf = (ratio) => x0 + Math.log2(ratio) * unit;
-
+  const unit = PLOT_W / (LOG_MAX - LOG_MIN);
+  const clipOf = (ratio) => {
+    const lr = Math.log2(ratio);
+    return lr > LOG_MAX ? 1 : lr < LOG_MIN ? -1 : 0;
+  };
+  // A bar's end, from the plot's left edge.
+  const tipOf = (ratio) => {
+    const c = clipOf(ratio);
+    return c > 0 ? PLOT_W : c < 0 ? 0 : (Math.log2(ratio) - LOG_MIN) * unit;
+  };
   const out = [];
   const host = j.host || {};
   const title = `offheap native benchmark: ratio to ${baseline} per workload`;
@@ -91,6 +105,37 @@ function render(j) {
     rows: threaded },
   ].filter((s) => s.rows.length > 0);
 
+  // Every bar with its label, then the margins the labels need, then the drawing.
+  const barsOf = (w) => names.filter((n) => get(w.name, n)).map((n) => {
+    const r = get(w.name, n);
+    const ratio = r.ratio_vs_glibc;
+    if (!(ratio > 0) || !Number.isFinite(ratio)) return { n, r, ratio: null };
+    let tip = `${n}, ${w.name}: ${fmtNs(r.median_ns)} (${fmtRatio(ratio)} ${baseline})`;
+    let label = fmtRatio(ratio);
+    if (w.kind === 'larson' && Number.isFinite(r.speedup_vs_1t)) {
+      tip += `; ${(r.throughput_ops_per_s / 1e6).toFixed(2)} M steps/s, ` +
+        `${r.speedup_vs_1t.toFixed(2)}\u00d7 its 1-thread throughput; heap: ${r.heap}`;
+      label += `, speedup ${r.speedup_vs_1t.toFixed(2)}`;
+    }
+    return { n, r, ratio, tip, text: `${n} ${label}`, faster: ratio < 1, clipped: clipOf(ratio), at: tipOf(ratio) };
+  });
+  let marginL = 0;
+  let marginR = 0;
+  for (const sec of sections) {
+    for (const w of sec.rows) {
+      for (const b of barsOf(w)) {
+        if (b.ratio === null) continue;
+        const need = (b.clipped ? CLIP_GAP : LABEL_GAP) + textWidth(b.text);
+        if (b.faster) marginL = Math.max(marginL, need - b.at);
+        else marginR = Math.max(marginR, b.at + need - PLOT_W);
+      }
+    }
+  }
+  const plotL = NAMES + Math.ceil(marginL);
+  const plotR = plotL + PLOT_W;
+  const x0 = plotL + (0 - LOG_MIN) * unit;
+  const WIDTH = Math.max(MIN_WIDTH, Math.ceil(plotR + marginR + 12));
+
   const legendY = 64;
   const axisTop = 104;
   let y = axisTop + 26;
@@ -103,51 +148,33 @@ function render(j) {
     });
     for (const w of sec.rows) {
       const base = get(w.name, baseline);
-      const present = names.filter((n) => get(w.name, n));
-      const gh = present.length * BAR_PITCH;
+      const bars = barsOf(w);
+      const gh = bars.length * BAR_PITCH;
       const top = y;
       body.push(`<rect x="8" y="${top - 3}" width="${WIDTH - 16}" height="${gh + 6}" fill="#f4f4f4"/>`);
-      body.push(`<text x="${PLOT_L - 12}" y="${top + gh / 2 - 2}" ${FONT} font-size="12" text-anchor="end" fill="#111">${esc(w.name)}</text>`);
+      body.push(`<text x="${NAMES - 12}" y="${top + gh / 2 - 2}" ${FONT} font-size="12" text-anchor="end" fill="#111">${esc(w.name)}</text>`);
       if (base) {
-        body.push(`<text x="${PLOT_L - 12}" y="${top + gh / 2 + 11}" ${FONT} font-size="10" text-anchor="end" fill="#555">${esc(`${baseline} ${fmtNs(base.median_ns)}`)}</text>`);
+        body.push(`<text x="${NAMES - 12}" y="${top + gh / 2 + 11}" ${FONT} font-size="10" text-anchor="end" fill="#555">${esc(`${baseline} ${fmtNs(base.median_ns)}`)}</text>`);
       }
-      present.forEach((n, i) => {
-        const r = get(w.name, n);
+      bars.forEach((b, i) => {
         const by = top + i * BAR_PITCH;
-        const ratio = r.ratio_vs_glibc;
-        if (!(ratio > 0) || !Number.isFinite(ratio)) return;
-        const lr = Math.log2(ratio);
-        const clipped = lr > LOG_MAX ? 1 : lr < LOG_MIN ? -1 : 0;
-        const xe = clipped > 0 ? PLOT_R : clipped < 0 ? PLOT_L : xOf(ratio);
+        if (b.ratio === null) return;
+        const xe = plotL + b.at;
         const xa = Math.min(x0, xe);
         const wdt = Math.max(1, Math.abs(xe - x0));
-        let tip = `${n}, ${w.name}: ${fmtNs(r.median_ns)} (${fmtRatio(ratio)} ${baseline})`;
-        let label = fmtRatio(ratio);
-        if (w.kind === 'larson' && Number.isFinite(r.speedup_vs_1t)) {
-          tip += `; ${(r.throughput_ops_per_s / 1e6).toFixed(2)} M steps/s, ` +
-            `${r.speedup_vs_1t.toFixed(2)}\u00d7 its 1-thread throughput; heap: ${r.heap}`;
-          label += `, speedup ${r.speedup_vs_1t.toFixed(2)}`;
-        }
-        body.push(`<rect x="${xa.toFixed(1)}" y="${by}" width="${wdt.toFixed(1)}" height="${BAR_H}" fill="${color[n]}"><title>${esc(tip)}</title></rect>`);
-        if (clipped) {
+        body.push(`<rect x="${xa.toFixed(1)}" y="${by}" width="${wdt.toFixed(1)}" height="${BAR_H}" fill="${color[b.n]}"><title>${esc(b.tip)}</title></rect>`);
+        if (b.clipped) {
           // An arrowhead past the clipped end says "goes on".
-          const d = clipped > 0
-            ? `M${PLOT_R} ${by - 1} L${PLOT_R + 7} ${by + BAR_H / 2} L${PLOT_R} ${by + BAR_H + 1} Z`
-            : `M${PLOT_L} ${by - 1} L${PLOT_L - 7} ${by + BAR_H / 2} L${PLOT_L} ${by + BAR_H + 1} Z`;
-          body.push(`<path d="${d}" fill="${color[n]}"/>`);
+          const d = b.clipped > 0
+            ? `M${plotR} ${by - 1} L${plotR + 7} ${by + BAR_H / 2} L${plotR} ${by + BAR_H + 1} Z`
+            : `M${plotL} ${by - 1} L${plotL - 7} ${by + BAR_H / 2} L${plotL} ${by + BAR_H + 1} Z`;
+          body.push(`<path d="${d}" fill="${color[b.n]}"/>`);
         }
-        // Labels go right of the bar's right end (right of the 1x line for
-        // faster bars), so they never run into the workload names; a label
-        // that would not fit before the right edge goes left of the 1x line
-        // instead, which a slower bar leaves empty.
-        const text = `${n} ${label}`;
-        let lx = clipped > 0 ? PLOT_R + 10 : Math.max(xe, x0) + 4;
-        let anchor = '';
-        if (lx + text.length * 5.8 > WIDTH - 6) {
-          lx = x0 - 4;
-          anchor = ' text-anchor="end"';
-        }
-        body.push(`<text x="${lx.toFixed(1)}" y="${by + BAR_H - 1}" ${FONT} font-size="10"${anchor} fill="#222">${esc(text)}</text>`);
+        // The label beyond the bar's end, on the bar's side of the 1x line.
+        const gap = b.clipped ? CLIP_GAP : LABEL_GAP;
+        const lx = b.faster ? Math.min(xa, xe) - gap : Math.max(xa + wdt, xe) + gap;
+        const anchor = b.faster ? ' text-anchor="end"' : '';
+        body.push(`<text x="${lx.toFixed(1)}" y="${by + BAR_H - 1}" ${FONT} font-size="10"${anchor} fill="#222">${esc(b.text)}</text>`);
       });
       y += gh + GROUP_GAP;
     }

@@ -3,7 +3,11 @@
  * (`--tiny`: tiny workloads, one round of two short samples, every trial still in its own child
  * process): every contestant produces numbers on every workload and trace, the JSON has the
  * shape bench/js/README.md documents, the SVG is well-formed XML, a tiny recorded trace replays
- * on every contestant, and the example programs record valid traces. No timing is asserted.
+ * on every contestant, every printed line fits in 120 columns and every table names the Node
+ * version and the CPU model, the shared-arena phase reports progress and is in the chart, the
+ * package's bin (`offheap-bench`) replays a trace from an installed copy of the package without
+ * the bench's devDependencies, the charts put every value on its bar's side of the 1x line, and
+ * the example programs record valid traces. No timing is asserted.
  */
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
@@ -23,6 +27,8 @@ const { CONTESTANTS } = require('../../bench/js/contestants') as { CONTESTANTS: 
 const { WORKLOADS } = require('../../bench/js/workloads') as { WORKLOADS: Array<{ id: string }> };
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const report = require('../../bench/js/report') as { renderSvg(json: unknown): string };
+// eslint-disable-next-line @typescript-eslint/no-var-requires
+const nativeSvg = require('../../bench/native/svg') as { render(json: unknown): string; checkSvg(svg: string): string[] };
 
 type Json = Record<string, unknown>;
 const CONTESTANT_IDS = CONTESTANTS.map((c) => c.id);
@@ -68,6 +74,75 @@ function tinyTrace(file: string): void {
   const z = rec.calloc(4096);
   rec.realloc(z, 0);
   saveTrace(file, rec.finish());
+}
+
+/** Printed lines longer than 120 columns (stderr: the bench's own lines, not Node's warnings). */
+function longLines(r: { stdout: string; stderr: string }): string[] {
+  const err = r.stderr.split('\n').filter((l) => !l.startsWith('(node:'));
+  return [...r.stdout.split('\n'), ...err].filter((l) => l.length > 120);
+}
+
+/** The title lines of the tables: "<what> -- node <version>, <CPU model> (<n> CPUs)" (a long model cut, '..'). */
+function titleLines(stdout: string): string[] {
+  const model = os.cpus()[0]?.model.trim() ?? 'unknown';
+  const n = os.cpus().length;
+  const host = new RegExp(` -- node ${process.version.replace(/\./g, '\\.')}, (.*) \\(${n} CPUs?\\)$`);
+  return stdout.split('\n').filter((l) => {
+    const m = host.exec(l)?.[1];
+    return m !== undefined && (m === model || (m.endsWith('..') && model.startsWith(m.slice(0, -2))));
+  });
+}
+
+interface SvgText {
+  x: number;
+  end: boolean;
+  text: string;
+}
+interface SvgBar {
+  x: number;
+  w: number;
+  title: string;
+  label: SvgText;
+}
+
+/** The bars (a rect with a title) of a chart, each with the text drawn after it: its value. */
+function barsOf(svg: string): SvgBar[] {
+  const lines = svg.split('\n');
+  const out: SvgBar[] = [];
+  lines.forEach((l, i) => {
+    const m = /^<rect x="([-\d.]+)" y="[-\d.]+" width="([\d.]+)"[^>]*><title>(.*)<\/title><\/rect>$/.exec(l);
+    if (!m) return;
+    // The value label is the next text (after an arrowhead's path, for a clipped bar).
+    const next = lines.slice(i + 1, i + 3).find((x) => x.startsWith('<text '));
+    const t = next === undefined ? null : /^<text x="([-\d.]+)"[^>]*>(.*)<\/text>$/.exec(next);
+    if (!next || !t) throw new Error(`no label after ${l}`);
+    out.push({
+      x: Number(m[1]),
+      w: Number(m[2]),
+      title: m[3] ?? '',
+      label: { x: Number(t[1]), end: / text-anchor="end"/.test(next), text: t[2] ?? '' },
+    });
+  });
+  return out;
+}
+
+/** x of the chart's 1x line: its black vertical line. */
+function oneX(svg: string): number {
+  const m = /<line x1="([\d.]+)" y1="[\d.]+" x2="\1" y2="[\d.]+" stroke="#000000"/.exec(svg);
+  if (!m) throw new Error('no 1x line');
+  return Number(m[1]);
+}
+
+/** Problems of a bar whose value label is not beyond its end, on its side of the 1x line. */
+function labelSideErrors(bars: SvgBar[], x1: number, faster: (b: SvgBar) => boolean): string[] {
+  const e: string[] = [];
+  for (const b of bars) {
+    const left = faster(b);
+    if (left !== b.label.end) e.push(`${b.title}: label anchored ${b.label.end ? 'end' : 'start'}`);
+    if (left && !(b.label.x <= b.x && b.label.x < x1)) e.push(`${b.title}: label at ${b.label.x}, bar from ${b.x}, 1x at ${x1}`);
+    if (!left && !(b.label.x >= b.x + b.w && b.label.x > x1)) e.push(`${b.title}: label at ${b.label.x}, bar to ${b.x + b.w}, 1x at ${x1}`);
+  }
+  return e;
 }
 
 beforeAll(() => {
@@ -211,10 +286,30 @@ describe('npm run bench -- --tiny (every contestant x every workload and shipped
     if (full.status !== 0) console.error(full.stderr.slice(-4000), full.stdout.slice(-4000));
     expect(full.status).toBe(0);
     expect(full.stdout).toMatch(/^offheap bench \(JavaScript\)/);
-    expect(full.stdout).toMatch(/\nsummary: /);
+    expect(full.stdout).toMatch(/\nsummary -- node /);
     expect(full.stdout).toMatch(/\ntargets \(README "Performance targets"\)/);
     expect(full.stdout).toMatch(/\d+ of \d+ targets met/);
     expect(full.stderr).toMatch(/one child process each/);
+  });
+
+  test('every printed line fits in 120 columns (stdout and the progress on stderr)', () => {
+    expect(longLines(full)).toEqual([]);
+    expect(longLines(replay)).toEqual([]);
+  });
+
+  test('every table names the Node version and the CPU model in its title line', () => {
+    const titles = titleLines(full.stdout).map((l) => l.split(' -- ')[0]);
+    expect(titles).toEqual(['offheap bench (JavaScript)', 'summary', 'targets (README "Performance targets")', 'shared arenas']);
+    expect(titleLines(replay.stdout).map((l) => l.split(' -- ')[0])).toEqual(['offheap bench (JavaScript)', 'summary']);
+  });
+
+  test('the shared-arena phase reports a progress line per contestant and worker count, and prints its table', () => {
+    expect(full.stderr).toMatch(/^bench: shared arenas \(bench\/js\/shared\.js\): 3 contestants x 1, 2, 4 workers/m);
+    for (const c of ['shared-arena', 'arena-per-worker', 'thi.ng-sab-lock']) {
+      for (const t of [1, 2, 4]) expect(full.stderr).toMatch(new RegExp(`^  shared +${c.replace(/\./g, '\\.')} x${t} +\\.+ [\\d.]+ s$`, 'm'));
+    }
+    expect(full.stdout).toMatch(/\nshared arenas -- node /);
+    expect(full.json.table as string).toMatch(/\nshared arenas -- node /);
   });
 
   test('writes js-<date>-tiny.{json,svg} and js-latest-tiny.{json,svg}', () => {
@@ -269,9 +364,26 @@ describe('npm run bench -- --tiny (every contestant x every workload and shipped
     expect(svg).toMatch(/<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" version="1\.1"/);
     expect(svg).not.toMatch(/<script|<style|javascript:|<foreignObject|\son[a-z]+="/i);
     const groups = (full.json.workloads as unknown[]).length + (full.json.traces as unknown[]).length;
-    const bars = svg.match(/<rect [^>]*fill="#[0-9a-f]{6}"><title>/g) ?? [];
+    const bars = svg.match(/<rect [^>]*fill="#[0-9a-f]{6}"><title>[^<]*x Buffer\.allocUnsafe</g) ?? [];
     expect(bars.length).toBe(groups * CONTESTANT_IDS.length);
     expect(fs.readFileSync(path.join(dir, 'full', 'js-latest-tiny.svg'), 'utf8')).toBe(svg);
+  });
+
+  test('the SVG has the shared-arena results: a bar per contestant and worker count', () => {
+    const shared = (full.json.shared as { results: unknown[] }).results;
+    expect(full.svg).toMatch(/>shared arenas: worker_threads doing alloc\+free pairs/);
+    const bars = full.svg.match(/<rect [^>]*fill="#[0-9a-f]{6}"><title>[^<]* worker\(s\): [\d.]+ M ops\/s/g) ?? [];
+    expect(bars.length).toBe(shared.length);
+  });
+
+  test("the SVG writes every ratio beyond its bar's end, on the bar's side of the 1x line", () => {
+    const bars = barsOf(full.svg).filter((b) => / Buffer\.allocUnsafe$/.test(b.title));
+    // The bars are drawn group by group, contestant by contestant: the cells' ratios in order.
+    const groups = [...(full.json.workloads as Json[]), ...(full.json.traces as Json[])];
+    const ratios = groups.flatMap((g) => (g.results as Json[]).map((c) => c.ratioToAllocUnsafe as number));
+    expect(bars.length).toBe(ratios.length);
+    const faster = new Map(bars.map((b, i) => [b, (ratios[i] as number) < 1]));
+    expect(labelSideErrors(bars, oneX(full.svg), (b) => faster.get(b) === true)).toEqual([]);
   });
 });
 
@@ -288,6 +400,140 @@ describe('npm run bench -- --trace FILE', () => {
     expect(t.name).toBe('tiny');
     expect((t.stats as Json).resets).toBe(1);
     expect(replay.stdout).toMatch(/\[trace tiny\]/);
+  });
+});
+
+describe('offheap-bench, the bin of an installed package', () => {
+  // An installed offheap as npm lays it out: package.json, dist/, the binary and bench/js/*.js,
+  // in a node_modules/offheap folder with no @thi.ng/malloc or typedarray-pool anywhere above it
+  // (dist/ and build/ are links to this checkout's; bench/js/ is a copy, so the harness resolves
+  // packages from the installed place).
+  let app = '';
+  let r: ReturnType<typeof spawnSync>;
+  let stdout = '';
+  let stderr = '';
+  const missing: string[] = [];
+  beforeAll(() => {
+    const base = fs.mkdtempSync(path.join(os.tmpdir(), 'offheap-bin-'));
+    app = path.join(base, 'app');
+    const pkg = path.join(app, 'node_modules', 'offheap');
+    fs.mkdirSync(path.join(pkg, 'bench', 'js'), { recursive: true });
+    fs.mkdirSync(path.join(pkg, 'node_modules'), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(pkg, 'package.json'));
+    fs.symlinkSync(path.join(ROOT, 'dist'), path.join(pkg, 'dist'));
+    fs.symlinkSync(path.join(ROOT, 'build'), path.join(pkg, 'build'));
+    fs.symlinkSync(path.join(ROOT, 'node_modules', 'node-gyp-build'), path.join(pkg, 'node_modules', 'node-gyp-build'));
+    for (const f of fs.readdirSync(path.join(ROOT, 'bench', 'js')).filter((x) => x.endsWith('.js'))) {
+      fs.copyFileSync(path.join(ROOT, 'bench', 'js', f), path.join(pkg, 'bench', 'js', f));
+    }
+    for (const p of ['@thi.ng/malloc', 'typedarray-pool']) {
+      try {
+        require.resolve(p, { paths: [path.join(pkg, 'bench', 'js')] });
+      } catch {
+        missing.push(p);
+      }
+    }
+    fs.mkdirSync(path.join(app, 'sub'));
+    tinyTrace(path.join(app, 'my.trace'));
+    // From a subfolder: a relative --trace is relative to the current folder, and so are the results.
+    r = spawnSync(process.execPath, [path.join(pkg, 'bench', 'js', 'bin.js'), '--tiny', '--jobs', '2', '--trace', '../my.trace'], {
+      cwd: path.join(app, 'sub'),
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    stdout = String(r.stdout);
+    stderr = String(r.stderr);
+  }, 150_000);
+
+  afterAll(() => {
+    if (app) fs.rmSync(path.dirname(app), { recursive: true, force: true });
+  });
+
+  test('replays the trace with the contestants it has, and exits 0', () => {
+    if (r.status !== 0) console.error(stderr.slice(-4000), stdout.slice(-4000));
+    expect(r.status).toBe(0);
+    expect(missing).toEqual(['@thi.ng/malloc', 'typedarray-pool']);
+    expect(stdout).toMatch(/^\[trace my\] \d+ ops/m);
+    expect(stdout).toMatch(/^ {2}file: \.\.\/my\.trace$/m);
+    expect(longLines({ stdout, stderr })).toEqual([]);
+  });
+
+  test('says in one line which contestants it skipped and which packages to install for them', () => {
+    const notes = stderr.split('\n').filter((l) => l.startsWith('bench: skipped'));
+    expect(notes).toEqual(['bench: skipped thing-malloc, thing-mallocAs, typedarray-pool: npm install @thi.ng/malloc typedarray-pool to run them']);
+  });
+
+  test('writes its results to ./offheap-bench-results, a partial run of the installed package', () => {
+    const out = path.join(app, 'sub', 'offheap-bench-results');
+    const files = fs.readdirSync(out).sort();
+    expect(files.filter((f) => /^js-\d{4}-\d\d-\d\dT\d{6}Z-tiny-partial\.(json|svg)$/.test(f))).toHaveLength(2);
+    const j = JSON.parse(fs.readFileSync(path.join(out, files.find((f) => f.endsWith('.json')) as string), 'utf8')) as Json;
+    expect(j.partial).toBe(true);
+    expect(j.git).toBeNull();
+    expect(j.skipped).toEqual([
+      { contestant: 'thing-malloc', needs: '@thi.ng/malloc' },
+      { contestant: 'thing-mallocAs', needs: '@thi.ng/malloc' },
+      { contestant: 'typedarray-pool', needs: 'typedarray-pool' },
+    ]);
+    expect(j.versions).toEqual({ offheap: expect.any(String), '@thi.ng/malloc': null, 'typedarray-pool': null });
+    const ids = (j.contestants as Array<{ id: string }>).map((c) => c.id);
+    expect(ids).toEqual(CONTESTANT_IDS.filter((id) => !['thing-malloc', 'thing-mallocAs', 'typedarray-pool'].includes(id)));
+    const t = (j.traces as Json[])[0] as Json;
+    expect(t.file).toBe('../my.trace');
+    expect((t.results as Json[]).every((c) => (c.medianNs as number) > 0 && c.error === undefined)).toBe(true);
+  });
+});
+
+describe('the native chart (bench/native/svg.js)', () => {
+  // A run with faster and slower bars, bars clipped on both sides, and larson rows, whose labels
+  // are the longest.
+  const contestants = ['dl', 'dl+lock', 'buddy', 'glibc', 'mimalloc'];
+  const ratios: Record<string, number[]> = {
+    'pair-16': [0.9, 1.3, 1.0, 1, 0.81],
+    'pair-1048576': [244, 246, 5.7, 1, 0.01],
+    churn: [1.8, 1.5, 0.39, 1, 0.21],
+    'larson-1t': [3.05, 3.12, 1.14, 1, 0.37],
+    'larson-2t': [7.55, 7.02, 1.05, 1, 0.38],
+    'larson-4t': [15.9, 40, 0.97, 1, 0.04],
+  };
+  const json = {
+    mode: 'full',
+    date: '2026-01-01T00:00:00Z',
+    host: { cpu_model: 'A CPU', online_cpus: 2 },
+    libc: 'glibc 2.36',
+    compiler: { cc_version: 'cc 12', cflags: '-O2' },
+    params: { samples: 5 },
+    harness_overhead_ns: 3,
+    verify_failures: 0,
+    baseline: 'glibc',
+    contestants: contestants.map((name) => ({ name })),
+    workloads: Object.keys(ratios).map((name) => ({ name, kind: name.startsWith('larson') ? 'larson' : 'pair' })),
+    results: Object.entries(ratios).flatMap(([w, rs]) =>
+      rs.map((ratio, k) => ({
+        workload: w,
+        contestant: contestants[k],
+        median_ns: 20 * ratio,
+        ratio_vs_glibc: ratio,
+        ...(w.startsWith('larson') ? { speedup_vs_1t: 1.23, throughput_ops_per_s: 5e6, heap: 'shared' } : {}),
+      })),
+    ),
+  };
+
+  test("every label is beyond its bar's end, on the bar's side of the 1x line (the larson rows too)", () => {
+    const svg = nativeSvg.render(json);
+    expect(nativeSvg.checkSvg(svg)).toEqual([]);
+    const bars = barsOf(svg);
+    expect(bars.length).toBe(Object.keys(ratios).length * (contestants.length - 1));
+    const ratio = (b: SvgBar): number => Number(/\(([\d.]+)\u00d7 glibc\)/.exec(b.title)?.[1]);
+    expect(labelSideErrors(bars, oneX(svg), (b) => ratio(b) < 1)).toEqual([]);
+    // Clear of the workload names (right-aligned at x = 178) and inside the chart.
+    const width = Number(/<svg [^>]*width="(\d+)"/.exec(svg)?.[1]);
+    for (const b of bars) {
+      const w = b.label.text.length * 5.6;
+      if (b.label.end) expect(b.label.x - w).toBeGreaterThan(180);
+      else expect(b.label.x + w).toBeLessThan(width);
+    }
+    expect(svg).toContain('mimalloc 0.040\u00d7, speedup 1.23');
   });
 });
 

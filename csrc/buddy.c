@@ -1186,6 +1186,17 @@ int buddy_walk(buddy_t* b, int (*visit)(void* start, size_t size, int state, voi
 
 /* ---- statistics ---------------------------------------------------------------------------- */
 
+/* The largest root (buddy.h): the largest block an empty instance has. */
+static size_t largest_root(const buddy_t* b) {
+  size_t best = 0;
+  for (uintptr_t a = b->base; a < b->end;) {
+    size_t s = block_size(b, root_order_at(b, a));
+    if (s > best) best = s;
+    a += s;
+  }
+  return best;
+}
+
 int buddy_stats(buddy_t* b, buddy_stats_t* out) {
   if (out == NULL) return BUDDY_E_INVALID;
   int r = enter_any(b);
@@ -1205,22 +1216,79 @@ int buddy_stats(buddy_t* b, buddy_stats_t* out) {
   out->committed_bytes = out->region_bytes - out->zero_known_bytes;
   out->peak_committed_bytes = out->region_bytes - b->zero_known_min * zero_page_size(b);
   size_t cached_blocks = 0;
-  double sum_sq = 0.0;
   for (unsigned k = 0; k <= b->top_order; k++) {
     size_t c = k < b->cache_orders ? b->cache_count[k] : 0;
     out->free_blocks[k] = b->count[k];
     out->cached_blocks[k] = c;
     cached_blocks += c;
-    if (b->count[k] + c > 0) {
-      out->largest_free = block_size(b, k);
-      double share = (double)block_size(b, k) / (double)out->free_bytes;
-      sum_sq += (double)(b->count[k] + c) * share * share;
-    }
+    if (b->count[k] + c > 0) out->largest_free = block_size(b, k);
   }
   out->live_blocks = b->alloc_leaves - cached_blocks;
-  out->fragmentation = out->free_bytes ? 1.0 - sum_sq : 0.0;
-  if (out->fragmentation < 0.0) out->fragmentation = 0.0; /* rounding */
+  /* The largest free block an ideally packed instance with the same free
+   * bytes would have: a power of two no larger than the largest root nor the
+   * free bytes (one with every live block packed from the start of the other
+   * roots and then of that root has exactly that), so it bounds largest_free
+   * from above. */
+  if (out->free_bytes != 0) {
+    size_t cap = largest_root(b) < out->free_bytes ? largest_root(b) : out->free_bytes;
+    size_t ideal = (size_t)1 << floor_log2_64((uint64_t)cap);
+    out->fragmentation = 1.0 - (double)out->largest_free / (double)ideal;
+    if (out->fragmentation < 0.0) out->fragmentation = 0.0; /* only a damaged instance */
+  }
   return leave(b, BUDDY_OK);
+}
+
+/* Bits first .. last (inclusive) of w are all clear. */
+static int no_bit_in(const uint64_t* w, size_t first, size_t last) {
+  for (size_t i = first; i <= last;) {
+    size_t wi = i >> 6;
+    unsigned lo = (unsigned)(i & 63);
+    unsigned hi = (last >> 6) == wi ? (unsigned)(last & 63) : 63u;
+    uint64_t mask = (~(uint64_t)0 << lo) & (~(uint64_t)0 >> (63u - hi));
+    if (w[wi] & mask) return 0;
+    i = (wi + 1) << 6;
+  }
+  return 1;
+}
+
+int buddy_largest_free_committed(buddy_t* b, size_t* out) {
+  if (out == NULL) return BUDDY_E_INVALID;
+  *out = 0;
+  int r = enter(b);
+  if (r != BUDDY_OK) return r;
+  size_t best = 0;
+  /* Cached blocks were live, so none of their pages is known zero (I6). */
+  for (unsigned k = b->cache_orders; k-- > 0;) {
+    if (b->cache_count[k] > 0) {
+      best = block_size(b, k);
+      break;
+    }
+  }
+  size_t page = zero_page_size(b);
+  for (unsigned k = b->top_order + 1; k-- > 0 && block_size(b, k) > best && r == BUDDY_OK;) {
+    size_t s = block_size(b, k);
+    /* A block of at most one page holds its links in that page: never known zero. */
+    if (b->count[k] > 0 && (!tracking_zero(b) || s <= page)) {
+      best = s;
+      break;
+    }
+    size_t seen = 0;
+    uintptr_t prev = NIL;
+    for (uintptr_t a = b->head[k]; a != NIL; prev = a, a = link_next(a)) {
+      if (++seen > b->count[k] || !is_free_leaf(b, k, a) || link_prev(a) != prev) {
+        r = corrupt(b, "free list broken (found by buddy_largest_free_committed)");
+        break;
+      }
+      /* Blocks this large are page-aligned: the pages after the links' page. */
+      if (no_bit_in(b->zero_bits, zero_index(b, a) + 1, zero_index(b, a + s - 1))) {
+        best = s;
+        break;
+      }
+    }
+    if (best == s) break;
+  }
+  if (r == BUDDY_OK) *out = best;
+  return leave(b, r);
 }
 
 /* ---- check ----------------------------------------------------------------------------------- */

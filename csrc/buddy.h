@@ -271,14 +271,30 @@ typedef struct buddy_stats {
   size_t zero_filled_bytes;       /* bytes cleared for zeroed requests so far */
   size_t free_blocks[BUDDY_MAX_ORDERS];   /* free-list blocks per order */
   size_t cached_blocks[BUDDY_MAX_ORDERS]; /* cached blocks per order */
-  /* 1 - sum(free_i^2) / (sum free_i)^2 over free blocks (cached included):
-   * 0 when all free memory is one block (or there is none), near 1 when it is
-   * scattered over many small blocks. */
+  /* 1 - largest_free / ideal, where ideal is the largest free block an
+   * ideally packed instance holding the same used bytes would have: the
+   * largest power of two no larger than free_bytes nor the largest root. So
+   * 0 <= fragmentation < 1; 0 when there is no free memory, when nothing is
+   * allocated (and the cache is empty, or merged), and while a few small
+   * blocks leave half of the root free (splitting the root is not
+   * fragmentation); it rises when free memory is scattered in blocks smaller
+   * than the packing would leave (e.g. every other block freed). */
   double fragmentation;
 } buddy_stats_t;
 
-/* Fills *out. BUDDY_OK or BUDDY_E_INVALID; works on a corrupted instance. */
+/* Fills *out. BUDDY_OK or BUDDY_E_INVALID; works on a corrupted instance.
+ * Reads the metadata only (a few words per order and root). */
 int buddy_stats(buddy_t* b, buddy_stats_t* out);
+
+/* *out = the largest free or cached block none of whose pages is known to
+ * read as zeros (see BUDDY_TRACK_ZERO): a block wholly inside
+ * committed_bytes, so at most free_bytes - zero_known_bytes; 0 when there is
+ * none. Without BUDDY_TRACK_ZERO it is the largest free block. Walks the
+ * free lists from the largest order down, in-band links checked as every
+ * list walk checks them, and scans the known-zero bits of each block it
+ * visits until one has none. BUDDY_OK; BUDDY_E_INVALID (out NULL, not an
+ * instance); BUDDY_E_CORRUPTED (found damaged, or already). */
+int buddy_largest_free_committed(buddy_t* b, size_t* out);
 
 /* Visits every block in address order: state 0 free, 1 live, 2 cached.
  * A nonzero return from `visit` stops the walk. BUDDY_OK, BUDDY_E_INVALID

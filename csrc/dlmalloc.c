@@ -1482,12 +1482,17 @@ static void add_segment(mstate m, char* tbase, size_t tsize, flag_t mmapped) {
  * port cannot map a request: a page provider may have its largest run split
  * by that very segment, and then nothing else could ever serve a request for
  * (nearly) all of it. Not for a segment holding the heap's own state or the
- * caller's memory. 1 when released. */
+ * caller's memory. 1 when released. heap_is_empty: the condition (one
+ * segment of the port's, wholly top, no direct maps). */
+static int heap_is_empty(mstate m) {
+  msegmentptr sp = &m->seg;
+  return is_initialized(m) && sp->next == 0 && m->direct_head == 0 && !is_extern_segment(sp) &&
+         is_mmapped_segment(sp) && m->top == align_as_chunk(sp->base) && m->dvsize == 0;
+}
+
 static int release_empty_heap(mstate m) {
   msegmentptr sp = &m->seg;
-  if (!is_initialized(m) || sp->next != 0 || m->direct_head != 0 || is_extern_segment(sp) ||
-      !is_mmapped_segment(sp) || m->top != align_as_chunk(sp->base) || m->dvsize != 0)
-    return 0;
+  if (!heap_is_empty(m)) return 0;
   if (custom_munmap(sp->base, sp->size) != 0) return 0;
   m->footprint -= sp->size;
   sp->base = 0;
@@ -2512,33 +2517,113 @@ static int heap_validate(mstate m, const void* mem) {
   return r;
 }
 
-/* The largest free chunk: top, dv, the largest chunk of the highest non-empty
- * tree bin (the path that prefers child[1] at each level, as the trie orders
- * sizes by their bits) or the highest small bin. 0 once the heap is found
- * damaged. */
+/* The largest free chunk other than top, with the lock held on an
+ * initialised heap: dv, the largest chunk of the highest non-empty tree bin
+ * (the path that prefers child[1] at each level, as the trie orders sizes by
+ * their bits) or the highest small bin. 0 once the heap is found damaged. */
+static size_t largest_binned_locked(mstate m) {
+  size_t best = m->dvsize;
+  if (m->treemap != 0) {
+    tchunkptr t = *treebin_at(m, (bindex_t)(31 - __builtin_clz((unsigned)m->treemap)));
+    for (unsigned depth = 0; t != 0; depth++) {
+      if (!ok_chunk(m, t) || depth > SIZE_T_BITSIZE) {
+        CORRUPTION_ERROR_ACTION(m);
+        return 0;
+      }
+      if (chunksize(t) > best) best = chunksize(t);
+      t = t->child[1] != 0 ? t->child[1] : t->child[0];
+    }
+  } else if (m->smallmap != 0) {
+    size_t sz = small_index2size(31 - __builtin_clz((unsigned)m->smallmap));
+    if (sz > best) best = sz;
+  }
+  return best;
+}
+
+/* The largest free chunk: top, or the largest other one. 0 once the heap is
+ * found damaged. */
 static size_t heap_largest_free(mstate m) {
   size_t best = 0;
   if (PREACTION(m)) return 0;
   if (!is_corrupt(m) && is_initialized(m)) {
-    best = m->topsize > m->dvsize ? m->topsize : m->dvsize;
-    if (m->treemap != 0) {
-      tchunkptr t = *treebin_at(m, (bindex_t)(31 - __builtin_clz((unsigned)m->treemap)));
-      for (unsigned depth = 0; t != 0; depth++) {
-        if (!ok_chunk(m, t) || depth > SIZE_T_BITSIZE) {
-          CORRUPTION_ERROR_ACTION(m);
-          best = 0;
-          break;
-        }
-        if (chunksize(t) > best) best = chunksize(t);
-        t = t->child[1] != 0 ? t->child[1] : t->child[0];
-      }
-    } else if (m->smallmap != 0) {
-      size_t sz = small_index2size(31 - __builtin_clz((unsigned)m->smallmap));
-      if (sz > best) best = sz;
-    }
+    size_t binned = largest_binned_locked(m);
+    if (!is_corrupt(m)) best = m->topsize > binned ? m->topsize : binned;
   }
   POSTACTION(m);
   return best;
+}
+
+/* The largest request whose chunk is at most nb bytes (0 when nb is below a
+ * minimum chunk: then no request has one). */
+static size_t request_for_chunk(size_t nb) {
+  if (nb < MIN_CHUNK_SIZE) return 0;
+  size_t bytes = (nb & ~CHUNK_ALIGN_MASK) - CHUNK_OVERHEAD;
+  return bytes < MAX_REQUEST ? bytes : MAX_REQUEST - 1;
+}
+
+/* The largest chunk size nb whose new memory, `pad` bytes more rounded up to
+ * `unit` (a power of two), fits in `run` bytes; 0 when none does. */
+static size_t chunk_fitting(size_t run, size_t pad, size_t unit) {
+  size_t fit = run & ~(unit - (size_t)1);
+  if (fit < pad + MIN_CHUNK_SIZE) return 0;
+  return (fit - pad) & ~CHUNK_ALIGN_MASK;
+}
+
+/* mspace_largest_requests, with the lock held. Mirrors the paths of
+ * malloc_locked_inline and sys_alloc: a request of chunk size nb succeeds
+ * when
+ *   - a free chunk other than top has at least nb bytes (dv or a bin), or
+ *     top has more than nb (the in-heap paths); else sys_alloc:
+ *   - nb >= the mmap threshold, the heap exists and mmap is on: a direct
+ *     mapping of mmap_align(nb + SIX_SIZE_T_SIZES + CHUNK_ALIGN_MASK) bytes
+ *     fits in a run;
+ *   - a segment of granularity_align(nb + SYS_ALLOC_PADDING) bytes fits in a
+ *     run (appended to top's segment, prepended to another, or a new one:
+ *     each leaves nb < topsize, so each serves the request);
+ *   - failing that, an empty heap gives its segment back and the segment is
+ *     asked for again, now of the runs the port has once it did.
+ * A failed attempt changes nothing, so the largest nb served is the largest
+ * any one path serves. Every size the port is asked for must also pass the
+ * footprint limit, checked against the footprint before any release. */
+static void room_locked(mstate m, size_t port_run, size_t port_run_empty, mspace_room* out) {
+  size_t in_heap = 0, any = 0;
+  if (is_initialized(m)) {
+    in_heap = largest_binned_locked(m);
+    if (is_corrupt(m)) return;
+    if (m->topsize > MIN_CHUNK_SIZE) {
+      size_t below_top = (m->topsize - (size_t)1) & ~CHUNK_ALIGN_MASK; /* nb < topsize */
+      if (below_top > in_heap) in_heap = below_top;
+    }
+  }
+  any = in_heap;
+  if (m->footprint_limit != 0) {
+    size_t grow = m->footprint_limit > m->footprint ? m->footprint_limit - m->footprint : 0;
+    if (port_run > grow) port_run = grow;
+    if (port_run_empty > grow) port_run_empty = grow;
+  }
+  size_t unit = heap_granularity(m);
+  size_t nb = chunk_fitting(port_run, SYS_ALLOC_PADDING, unit);
+  if (nb > any) any = nb;
+  if (heap_is_empty(m)) {
+    nb = chunk_fitting(port_run_empty, SYS_ALLOC_PADDING, unit);
+    if (nb > any) any = nb;
+  }
+  if (use_mmap(m) && is_initialized(m)) {
+    nb = chunk_fitting(port_run, SIX_SIZE_T_SIZES + CHUNK_ALIGN_MASK, mparams.page_size);
+    if (nb >= heap_mmap_threshold(m) && nb > any) any = nb;
+  }
+  out->in_heap = request_for_chunk(in_heap);
+  out->any = request_for_chunk(any);
+}
+
+static int heap_largest_requests(mstate m, size_t port_run, size_t port_run_empty, mspace_room* out) {
+  out->in_heap = out->any = 0;
+  if (PREACTION(m)) return DL_E_CORRUPTED;
+  if (!is_corrupt(m)) room_locked(m, port_run, port_run_empty, out);
+  int r = is_corrupt(m) ? DL_E_CORRUPTED : DL_OK;
+  if (r != DL_OK) out->in_heap = out->any = 0;
+  POSTACTION(m);
+  return r;
 }
 
 static int heap_check(mstate m) {
@@ -3059,6 +3144,14 @@ size_t mspace_largest_free(mspace msp) {
   mstate ms = (mstate)msp;
   if (!ok_magic(ms)) return 0;
   return heap_largest_free(ms);
+}
+
+int mspace_largest_requests(mspace msp, size_t port_run, size_t port_run_empty, mspace_room* out) {
+  mstate ms = (mstate)msp;
+  if (out == 0) return DL_E_INVALID;
+  out->in_heap = out->any = 0;
+  if (!ok_magic(ms)) return DL_E_INVALID;
+  return heap_largest_requests(ms, port_run, port_run_empty, out);
 }
 
 int mspace_check(mspace msp) {

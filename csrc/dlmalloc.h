@@ -206,6 +206,29 @@ int mspace_realloc_status(mspace msp, void* oldmem, size_t bytes, void** out);
  * no request larger than this is served without new memory from the port. */
 size_t mspace_largest_free(mspace msp);
 
+/* The largest requests mspace_malloc serves now, as request sizes (the
+ * `bytes` argument: chunk headers, alignment and the padding of new memory
+ * accounted for), for a port that can hand out any run of up to `port_run`
+ * bytes now, and up to `port_run_empty` bytes once this heap has given its
+ * memory back (a heap that holds nothing gives its only segment back when the
+ * port cannot serve a request; pass `port_run` when unknown). Runs the port
+ * hands out must lie inside the heap's bounds.
+ *   in_heap: served from the heap's free chunks (top included), so the heap
+ *            takes no memory from the port: mspace_malloc(in_heap) succeeds
+ *            without changing the footprint, mspace_malloc(in_heap + 1)
+ *            needs new memory;
+ *   any:     served at all: mspace_malloc(any) succeeds and
+ *            mspace_malloc(any + 1) fails (any >= in_heap).
+ * Each is 0 also when no request succeeds that way (not even one of 0 bytes).
+ * DL_OK; DL_E_INVALID for a null `out` or a handle that is not an mspace;
+ * DL_E_CORRUPTED (both 0) once the heap is found damaged (a damaged bin found
+ * on the way marks it so, as every walk does). Changes nothing else. */
+typedef struct mspace_room {
+  size_t in_heap;
+  size_t any;
+} mspace_room;
+int mspace_largest_requests(mspace msp, size_t port_run, size_t port_run_empty, mspace_room* out);
+
 /* Full invariant walk (bins, bitmaps, tree shape, boundary tags, top, dv,
  * segments, footprint accounting, live-chunk map). DL_OK or DL_E_CORRUPTED;
  * never aborts. */

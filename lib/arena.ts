@@ -76,10 +76,13 @@ export interface ArenaOptions {
  * another thread of this process.
  */
 export interface SharedArenaHandle {
+  /** Marks the object as a handle: always `'offheap.SharedArena'`. */
   readonly type: 'offheap.SharedArena';
   /** The native arena's serial number in this process. */
   readonly serial: number;
+  /** Allocator of the shared arena. */
   readonly allocator: AllocatorKind;
+  /** Bytes of address space the shared arena reserves. */
   readonly capacity: number;
 }
 
@@ -89,39 +92,161 @@ export interface SharedArenaHandle {
  * over the same memory (no copy).
  */
 export interface ArenaRef {
+  /** The allocation's offset in the arena's region. */
   readonly offset: number;
+  /** Bytes the view covers (at most the block's usable size). */
   readonly length: number;
 }
 
-/** Statistics of an arena (`arena.stats()`). All sizes in bytes. */
-export interface ArenaStats {
-  /** Allocator of the arena. */
-  allocator: AllocatorKind;
+/**
+ * What `arena.stats()` reports for every arena; {@link ArenaStats} adds the allocator and
+ * its {@link DlmallocDetail} or {@link BuddyDetail}. Sizes are bytes; `largestFree` and
+ * `largestFreeCommitted` are request sizes (the `n` of `alloc(n)`: the allocator's headers,
+ * rounding and padding already taken off). All fields are read at one moment, with the spare
+ * blocks of fast-view arenas given back first and a buddy arena's lazy cache merged. These
+ * relations follow from the definitions, and always hold (`check()` verifies them):
+ *
+ * - `inUse + free === committed`, `committed <= capacity`, `committed <= peakCommitted`;
+ * - `largestFreeCommitted <= free`;
+ * - `largestFreeCommitted <= largestFree <= capacity - inUse` (a block is carved from memory
+ *   in no allocated block: what is free, and what is not committed);
+ * - `inUse === 0` implies `liveAllocations === 0` (buddy: and the converse; a dlmalloc heap of
+ *   several segments keeps their records in use);
+ * - dlmalloc: `committed === detail.pagesUsed`; buddy: `detail.knownZeroBytes ===
+ *   detail.freeBlockBytes - free`.
+ *
+ * The fields are defined once, in csrc/addon/core/stats.h, which these comments follow.
+ */
+export interface ArenaStatsCommon {
   /** View mode of the arena. */
   views: ViewMode;
   /** Bytes of address space reserved. */
   capacity: number;
   /**
-   * Bytes the allocator holds: dlmalloc, its footprint (page runs taken from the
-   * region); buddy, the managed region less the free pages known to read as zeros
-   * (never touched, or given back by `trim()`), i.e. what may be backed by memory.
+   * Bytes that may be backed by memory. dlmalloc: the page runs the heap took from the region
+   * (its footprint: segments and large chunks' own runs); buddy: the region less the free
+   * pages known to read as zeros (never touched since the region was fresh, or given back by
+   * `trim()`).
    */
   committed: number;
-  /** Bytes in allocated blocks (with the allocator's overhead). `inUse + free === committed`. */
+  /**
+   * Bytes of `committed` in allocated blocks, with the allocator's overhead (dlmalloc: chunk
+   * headers and rounding, large chunks' runs whole, the records of extra segments; buddy:
+   * blocks rounded up to powers of two).
+   */
   inUse: number;
-  /** Bytes of `committed` not in allocated blocks. */
+  /** `committed - inUse`: committed bytes in no allocated block. */
   free: number;
-  /** The largest free block (an upper bound on the largest allocation that can succeed). */
+  /**
+   * The largest `n` for which `alloc(n)` succeeds now, memory the allocator can still commit
+   * included (dlmalloc: a free chunk of the heap, or a free page run of the region taken as a
+   * new segment or as a large chunk's own run; buddy: the largest free block);
+   * `alloc(largestFree + 1)` fails. 0 when no allocation succeeds.
+   */
   largestFree: number;
-  /** The largest `committed` so far (exact, not sampled). */
+  /**
+   * The largest `n` that free committed memory serves. dlmalloc: from the heap's free chunks,
+   * so `alloc(largestFreeCommitted)` commits nothing and one byte more needs new pages; buddy:
+   * the largest free block with no page known to read as zeros (an allocation of its size may
+   * still take another free block of that size). 0 when there is none. (With fast views a
+   * request of up to 64 KiB takes a batch of spare blocks of its size class, which may commit
+   * more.)
+   */
+  largestFreeCommitted: number;
+  /** The largest `committed` so far, across `reset()` (exact, not sampled). */
   peakCommitted: number;
   /** Allocations made and not yet freed (or reclaimed after GC). */
   liveAllocations: number;
-  /** True once the allocator found damaged metadata. */
+  /** True once the allocator found damaged metadata (the arena then refuses further work). */
   corrupted: boolean;
-  /** Allocator-specific numbers (dlmalloc: segments, direct maps, pages; buddy: orders, fragmentation). */
-  detail: Record<string, unknown>;
 }
+
+/** `stats().detail` of a dlmalloc arena: the heap, and the page runs it takes from the region. */
+export interface DlmallocDetail {
+  /** Always `'dlmalloc'`, as the stats' `allocator`. */
+  allocator: 'dlmalloc';
+  /** Bytes in heap segments. */
+  heapBytes: number;
+  /** Bytes in large chunks with a page run of their own. */
+  directMappedBytes: number;
+  /** Free chunks in the heap, top included. */
+  freeChunks: number;
+  /** The free space at the end of the heap (top). */
+  topBytes: number;
+  /** Region bytes in no page run. */
+  pagesFree: number;
+  /** Region bytes in page runs (equal to `committed`). */
+  pagesUsed: number;
+  /** The longest free page run. */
+  pagesLargestFree: number;
+  /** Maximal free page runs. */
+  pagesFreeRuns: number;
+  /** Free region bytes known to read as zeros. */
+  pagesKnownZero: number;
+  /** Bytes of metadata outside the region. */
+  metadataBytes: number;
+}
+
+/** `stats().detail` of a buddy arena: the blocks. */
+export interface BuddyDetail {
+  /** Always `'buddy'`, as the stats' `allocator`. */
+  allocator: 'buddy';
+  /** The largest `inUse` so far. */
+  peakInUse: number;
+  /** Bytes in free blocks, committed or not. */
+  freeBlockBytes: number;
+  /** The smallest block. */
+  minBlock: number;
+  /** Block sizes are `minBlock << 0` .. `minBlock << (orders - 1)`. */
+  orders: number;
+  /** Blocks allocated in the buddy instance. */
+  liveBlocks: number;
+  /** Freed blocks held unmerged in the lazy cache (0: `stats()` merges it). */
+  cachedBytes: number;
+  /** Free bytes known to read as zeros: `freeBlockBytes - free`. */
+  knownZeroBytes: number;
+  /**
+   * `1 - largestFree / ideal`, where `ideal` is the largest free block an ideally packed buddy
+   * arena holding the same in-use bytes would have: the largest power of two no larger than
+   * `freeBlockBytes` nor the largest root block (the `largestFree` of the arena when empty).
+   * `0 <= fragmentation < 1`. A fresh arena, an empty one, and one whose few small blocks leave
+   * half of the root free read 0 (splitting the root to hold small blocks is not
+   * fragmentation); freeing every other block of many makes it high; 0 when nothing is free.
+   */
+  fragmentation: number;
+  /** Bytes of metadata outside the region. */
+  metadataBytes: number;
+  /** Free blocks per order (index k: blocks of `minBlock << k` bytes). */
+  freeBlocksPerOrder: number[];
+}
+
+/** `stats()` of a dlmalloc arena. */
+export interface DlmallocStats extends ArenaStatsCommon {
+  /** Allocator of the arena. */
+  allocator: 'dlmalloc';
+  /** The heap and its page runs. */
+  detail: DlmallocDetail;
+}
+
+/** `stats()` of a buddy arena. */
+export interface BuddyStats extends ArenaStatsCommon {
+  /** Allocator of the arena. */
+  allocator: 'buddy';
+  /** The blocks, and fragmentation. */
+  detail: BuddyDetail;
+}
+
+/**
+ * Statistics of an arena (`arena.stats()`): the fields of {@link ArenaStatsCommon}, and
+ * `detail` typed by `allocator`:
+ *
+ * ```ts
+ * const s = arena.stats();
+ * if (s.allocator === 'dlmalloc') console.log(s.detail.heapBytes);
+ * else console.log(s.detail.fragmentation);
+ * ```
+ */
+export type ArenaStats = DlmallocStats | BuddyStats;
 
 /** Any TypedArray constructor `allocArray` accepts. */
 export type TypedArrayConstructor =
@@ -234,11 +359,15 @@ export class Arena {
   readonly #serial: number;
 
   /**
-   * Creates an arena. Throws `TypeError` (`ERR_INVALID_ARG_TYPE`) for options of the wrong
-   * type; `TypeError` (`ERR_INVALID_ARG_VALUE`) for an unknown option, an unknown allocator or
-   * view mode, an option that does not apply to the chosen allocator (`minBlock` is buddy's;
-   * `granularity`, `trimThreshold` and `mmapThreshold` are dlmalloc's) and `views: 'safe'` with
-   * `shared: true`; `RangeError` (`ERR_OUT_OF_RANGE`) for numbers out of range.
+   * Creates an arena.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` for options of the wrong type.
+   * @throws {@link OffheapValueError} `ERR_INVALID_ARG_VALUE` for an unknown option, an unknown
+   * allocator or view mode, an option that does not apply to the chosen allocator (`minBlock` is
+   * buddy's; `granularity`, `trimThreshold` and `mmapThreshold` are dlmalloc's) and
+   * `views: 'safe'` with `shared: true`.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` for numbers out of range.
+   * @throws {@link ArenaError} `ERR_ARENA_OOM` when the address space cannot be reserved.
    */
   constructor(options: ArenaOptions = {}) {
     const M = 'new Arena';
@@ -327,8 +456,11 @@ export class Arena {
 
   /**
    * The plain-data handle of a shared arena, for `Arena.attach` in another thread
-   * (send it with `postMessage`). Throws `ERR_INVALID_STATE` unless the arena
-   * was made with `shared: true`.
+   * (send it with `postMessage`).
+   *
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` unless the arena was made with
+   * `shared: true`.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
    */
   share(): SharedArenaHandle {
     this.#alive('share');
@@ -340,8 +472,12 @@ export class Arena {
 
   /**
    * An `Arena` over the shared arena `handle` names (from `share()` in any thread
-   * of this process): the same memory and allocator state. Throws
-   * `ERR_ARENA_DESTROYED` when that arena was destroyed or is gone.
+   * of this process): the same memory and allocator state.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `handle` is not what `share()`
+   * returns (or a field of it has the wrong type).
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` for a `serial` or `capacity` out of range.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` when that arena was destroyed or is gone.
    */
   static attach(handle: SharedArenaHandle): Arena {
     const M = 'Arena.attach';
@@ -366,8 +502,15 @@ export class Arena {
   /**
    * A plain-data reference `{ offset, length }` to the allocation `view`, which
    * `view(ref)` turns back into a Buffer over the same memory, in this thread or
-   * another one attached to the same shared arena. Fast views only: a safe-view arena
-   * throws `ERR_INVALID_STATE`.
+   * another one attached to the same shared arena. Fast views only.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `view` is not a Buffer,
+   * TypedArray or DataView.
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` in a safe-view arena.
+   * @throws {@link ArenaError} `ERR_ARENA_FOREIGN` for a view this arena did not make.
+   * @throws {@link ArenaError} `ERR_ARENA_NOT_ALLOCATED` when `view` is not a live allocation.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
    */
   ref(view: ArenaView): ArenaRef {
     this.#alive('ref');
@@ -380,10 +523,17 @@ export class Arena {
   }
 
   /**
-   * The Buffer over the allocation `ref` names (see `ref`). Throws
-   * `ERR_ARENA_NOT_ALLOCATED` when it is not a live allocation of this arena,
-   * `ERR_OUT_OF_RANGE` when `ref.length` exceeds the block, and `ERR_INVALID_STATE`
-   * in a safe-view arena.
+   * The Buffer over the allocation `ref` names (see `ref`).
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `ref` is not an object, or its
+   * `offset` or `length` is not a number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `ref.offset` or `ref.length` is
+   * not an integer in range, or `ref.length` exceeds the block.
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` in a safe-view arena.
+   * @throws {@link ArenaError} `ERR_ARENA_NOT_ALLOCATED` when `ref` names no live allocation of
+   * this arena.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
    */
   view(ref: ArenaRef): Buffer {
     this.#alive('view');
@@ -449,9 +599,14 @@ export class Arena {
    * calloc, allocArray, alignedAlloc (recorded as allocations), realloc, free and reset,
    * in order, with sizes. `stopTrace()` returns it as a {@link Trace} (save it with
    * `saveTrace`; `npm run bench -- --trace file` replays it against every allocator).
-   * Costs a Map update per operation while recording, nothing otherwise. `comments` (an
-   * array of strings, else `ERR_INVALID_ARG_TYPE`) head the trace. Throws
-   * `ERR_INVALID_STATE` while already recording.
+   * Costs a Map update per operation while recording, nothing otherwise. `comments` head the
+   * trace. While recording, an allocation that would make more than 2^24 blocks live in the
+   * trace throws `ERR_OUT_OF_RANGE`.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `comments` is not an array of
+   * strings without line breaks.
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` while already recording.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
    */
   startTrace(comments: readonly string[] = []): void {
     this.#alive('startTrace');
@@ -462,7 +617,11 @@ export class Arena {
     this.#tap = new TraceTap(comments);
   }
 
-  /** Stops recording and returns the trace (see `startTrace`); `ERR_INVALID_STATE` when not recording. */
+  /**
+   * Stops recording and returns the trace (see `startTrace`).
+   *
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` when not recording.
+   */
   stopTrace(): Trace {
     const tap = this.#tap;
     if (tap === null) throw stateError('stopTrace', 'this arena is not recording a trace (startTrace() first)');
@@ -497,7 +656,14 @@ export class Arena {
 
   /**
    * Allocates `size` bytes (contents unspecified) and returns a Buffer over them.
-   * Throws `ERR_ARENA_OOM` when no block is large enough.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `size` is not a number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `size` is not an integer from 0 to
+   * the largest allocation (the capacity, at most the runtime's largest Buffer), or the runtime
+   * refuses the view.
+   * @throws {@link ArenaError} `ERR_ARENA_OOM` when no free block is large enough.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
    */
   alloc(size: number): Buffer {
     if (this.#destroyed) this.#alive('alloc');
@@ -516,7 +682,14 @@ export class Arena {
     return new FastBuffer(r, 0, size);
   }
 
-  /** As `alloc`, but returns `null` when the arena is out of memory. */
+  /**
+   * As `alloc`, but returns `null` when the arena is out of memory.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `size` is not a number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `size` is out of range (as in `alloc`).
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
+   */
   tryAlloc(size: number): Buffer | null {
     this.#alive('tryAlloc');
     this.#size('tryAlloc', 'size', size);
@@ -527,7 +700,16 @@ export class Arena {
     return b;
   }
 
-  /** Allocates `count * size` zeroed bytes (the product is checked against the arena's limits). */
+  /**
+   * Allocates `count * size` zeroed bytes (the product is checked against the arena's limits).
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `count` or `size` is not a number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when either is not a safe integer >= 0,
+   * or `count * size` is larger than the largest allocation (see `alloc`).
+   * @throws {@link ArenaError} `ERR_ARENA_OOM` when no free block is large enough.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
+   */
   calloc(count: number, size: number): Buffer {
     this.#alive('calloc');
     checkInt('calloc', 'count', count, 0, Number.MAX_SAFE_INTEGER);
@@ -544,6 +726,14 @@ export class Arena {
   /**
    * Allocates a zeroed typed array of `length` elements, aligned to its element size,
    * e.g. `arena.allocArray(Float64Array, 1000)`.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `ctor` is not a TypedArray
+   * constructor or `length` is not a number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `length` is not a safe integer >= 0,
+   * or the array is larger than the largest allocation (see `alloc`).
+   * @throws {@link ArenaError} `ERR_ARENA_OOM` when no free block is large enough.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
    */
   allocArray<C extends TypedArrayConstructor>(ctor: C, length: number): InstanceType<C> {
     this.#alive('allocArray');
@@ -568,7 +758,17 @@ export class Arena {
     return new C(r, 0, length);
   }
 
-  /** Allocates `size` bytes aligned to `alignment` (a power of two, up to the capacity). */
+  /**
+   * Allocates `size` bytes aligned to `alignment` (a power of two, up to the capacity).
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `alignment` or `size` is not a
+   * number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `alignment` is not a power of two up
+   * to the capacity, or `size` is out of range (as in `alloc`).
+   * @throws {@link ArenaError} `ERR_ARENA_OOM` when no free block is large enough.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
+   */
   alignedAlloc(alignment: number, size: number): Buffer {
     this.#alive('alignedAlloc');
     if (typeof alignment !== 'number') throw typeError('alignedAlloc', 'alignment', 'a number', alignment);
@@ -584,7 +784,16 @@ export class Arena {
   /**
    * Resizes the allocation `view` to `size` bytes and returns a new Buffer; the first
    * `min(old, size)` bytes are kept. The old view is dead (detached in safe mode).
-   * On `ERR_ARENA_OOM` the old allocation is left as it was.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `view` is not a Buffer,
+   * TypedArray or DataView, or `size` is not a number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `size` is out of range (as in `alloc`).
+   * @throws {@link ArenaError} `ERR_ARENA_OOM` when no free block is large enough; the old
+   * allocation is left as it was.
+   * @throws {@link ArenaError} `ERR_ARENA_FOREIGN` for a view this arena did not make.
+   * @throws {@link ArenaError} `ERR_ARENA_NOT_ALLOCATED` for a freed, stale or interior view.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
    */
   realloc(view: ArenaView, size: number): Buffer {
     this.#alive('realloc');
@@ -604,8 +813,15 @@ export class Arena {
   }
 
   /**
-   * Frees the allocation `view`. Throws `ERR_ARENA_FOREIGN` for a view this arena did not
-   * make (left untouched) and `ERR_ARENA_NOT_ALLOCATED` for a freed, stale or interior view.
+   * Frees the allocation `view`.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `view` is not a Buffer,
+   * TypedArray or DataView.
+   * @throws {@link ArenaError} `ERR_ARENA_FOREIGN` for a view this arena did not make (left
+   * untouched).
+   * @throws {@link ArenaError} `ERR_ARENA_NOT_ALLOCATED` for a freed, stale or interior view.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
    */
   free(view: ArenaView): void {
     if (this.#destroyed) this.#alive('free');
@@ -645,7 +861,16 @@ export class Arena {
     if (this.#tap !== null) this.#tap.free(key);
   }
 
-  /** Usable bytes of the allocation `view` (at least its requested size). */
+  /**
+   * Usable bytes of the allocation `view` (at least its requested size).
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `view` is not a Buffer,
+   * TypedArray or DataView.
+   * @throws {@link ArenaError} `ERR_ARENA_FOREIGN` for a view this arena did not make.
+   * @throws {@link ArenaError} `ERR_ARENA_NOT_ALLOCATED` for a freed, stale or interior view.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
+   */
   usableSize(view: ArenaView): number {
     this.#alive('usableSize');
     const v = this.#view('usableSize', view);
@@ -659,7 +884,15 @@ export class Arena {
     return r;
   }
 
-  /** True when `view` is (the start of) a live allocation of this arena. Never throws for foreign views. */
+  /**
+   * True when `view` is (the start of) a live allocation of this arena. Never throws for foreign
+   * views.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `view` is not a Buffer,
+   * TypedArray or DataView.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
+   */
   owns(view: ArenaView): boolean {
     this.#alive('owns');
     const v = this.#view('owns', view);
@@ -674,7 +907,12 @@ export class Arena {
     return this.#fail('owns', st, view);
   }
 
-  /** Statistics; `inUse + free === committed`. */
+  /**
+   * Statistics: the fields of {@link ArenaStatsCommon} (their relations are written there)
+   * and the allocator's `detail`.
+   *
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   */
   stats(): ArenaStats {
     this.#alive('stats');
     const s = this.#h.stats();
@@ -687,7 +925,12 @@ export class Arena {
     return out as unknown as ArenaStats;
   }
 
-  /** Gives unused pages back to the OS (the spare blocks first); returns the bytes released. */
+  /**
+   * Gives unused pages back to the OS (the spare blocks first); returns the bytes released.
+   *
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
+   */
   trim(): number {
     this.#alive('trim');
     const r = this.#h.trim();
@@ -695,14 +938,24 @@ export class Arena {
     return r;
   }
 
-  /** Walks every invariant of the allocator; throws `ERR_ARENA_CORRUPTED` on damage. */
+  /**
+   * Walks every invariant of the allocator.
+   *
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` on damage.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   */
   check(): void {
     this.#alive('check');
     const st = this.#h.check();
     if (st !== 0) this.#fail('check', st, undefined);
   }
 
-  /** Frees every allocation at once (safe mode: every view is detached). */
+  /**
+   * Frees every allocation at once (safe mode: every view is detached).
+   *
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
+   */
   reset(): void {
     this.#alive('reset');
     const st = this.#h.reset();

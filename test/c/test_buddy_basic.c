@@ -397,7 +397,10 @@ TEST(stats_add_up_and_fragmentation_has_known_values) {
   CHECK_EQ_SZ(st.live_blocks, 0);
   CHECK(st.meta_bytes > 0 && st.meta_bytes <= f.meta_size);
   CHECK(st.fragmentation == 0.0);
-  /* 16 minimum blocks, then free two that are not buddies: 0.5 */
+  /* fragmentation = 1 - largest_free / ideal, ideal the largest power of two
+   * no larger than free_bytes nor the largest root (buddy.h).
+   * 16 minimum blocks, then free two that are not buddies: 32 bytes free,
+   * packed they would be one block of 32, here the largest is 16: 0.5 */
   void* p[16];
   for (int i = 0; i < 16; i++) p[i] = buddy_malloc(f.b, 16);
   st = bstats(f.b);
@@ -412,12 +415,25 @@ TEST(stats_add_up_and_fragmentation_has_known_values) {
   CHECK_EQ_SZ(st.used_bytes, 224);
   CHECK_EQ_SZ(st.free_blocks[0], 2);
   CHECK(st.fragmentation > 0.499 && st.fragmentation < 0.501);
-  buddy_free(f.b, p[1]); /* merges with p[0]: 32 + 16 free → 1 - (32²+16²)/48² */
+  CHECK_EQ_SZ(st.largest_free, 16);
+  buddy_free(f.b, p[1]); /* merges with p[0]: 32 + 16 free, the largest block 32 as packed: 0 */
   st = bstats(f.b);
   CHECK_EQ_SZ(st.free_blocks[1], 1);
   CHECK_EQ_SZ(st.free_blocks[0], 1);
-  double expect = 1.0 - (32.0 * 32 + 16.0 * 16) / (48.0 * 48);
-  CHECK(st.fragmentation > expect - 1e-9 && st.fragmentation < expect + 1e-9);
+  CHECK(st.fragmentation == 0.0);
+  /* the other even blocks too: free are 0-1 and 4-5 (merged, 32 each) and
+   * 2, 6, 8, 10, 12, 14 (16 each): 160 bytes, packed they would hold a block
+   * of 128, here the largest is 32: 0.75 */
+  for (int i = 2; i < 16; i += 2) CHECK_EQ_SZ(buddy_free(f.b, p[i]), BUDDY_OK);
+  st = bstats(f.b);
+  CHECK_EQ_SZ(st.free_bytes, 160);
+  CHECK_EQ_SZ(st.largest_free, 32);
+  CHECK(st.fragmentation == 0.75);
+  for (int i = 3; i < 16; i += 2)
+    if (i != 5) CHECK_EQ_SZ(buddy_free(f.b, p[i]), BUDDY_OK);
+  st = bstats(f.b);
+  CHECK_EQ_SZ(st.free_bytes, 256);
+  CHECK(st.fragmentation == 0.0); /* all merged: one block, the root */
   CHECK_EQ_SZ(buddy_stats(f.b, NULL), BUDDY_E_INVALID);
   bfix_close(&f);
 }
@@ -434,12 +450,11 @@ TEST(cache_serves_repeated_pairs_without_merging) {
   CHECK_EQ_SZ(st.cached_blocks[2], 1);
   CHECK_EQ_SZ(st.free_bytes, 1 << 20); /* cached counts as free */
   CHECK_EQ_SZ(st.live_blocks, 0);
-  /* fragmentation over all free blocks, the cached one included: one each
-   * of 64, 64 (cached), 128, 256, ..., 512 KiB */
-  double sum_sq = 2.0 * 64 * 64;
-  for (size_t s = 128; s <= (1 << 19); s *= 2) sum_sq += (double)s * s;
-  double expect = 1.0 - sum_sq / ((double)(1 << 20) * (1 << 20));
-  CHECK(st.fragmentation > expect - 1e-9 && st.fragmentation < expect + 1e-9);
+  /* the free blocks, the cached one included: one each of 64, 64 (cached),
+   * 128, 256, ..., 512 KiB. All 1 MiB is free, so packed it would be one
+   * block of 1 MiB: fragmentation 1 - 512 KiB / 1 MiB (until a flush merges) */
+  CHECK_EQ_SZ(st.largest_free, 1 << 19);
+  CHECK(st.fragmentation == 0.5);
   for (int i = 0; i < 1000; i++) {
     void* q = buddy_malloc(f.b, 64);
     CHECK(q == p); /* straight from the cache */
@@ -455,6 +470,7 @@ TEST(cache_serves_repeated_pairs_without_merging) {
   CHECK_EQ_SZ(st.cached_bytes, 0);
   CHECK_EQ_SZ(st.largest_free, 1 << 20);
   CHECK_EQ_SZ(st.free_blocks[16], 1);
+  CHECK(st.fragmentation == 0.0);
   bfix_close(&f);
 }
 

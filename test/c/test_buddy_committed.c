@@ -75,12 +75,22 @@ static int madvise_release(void* p, size_t n, void* arg) {
 static size_t committed(buddy_t* b) { return bstats(b).committed_bytes; }
 static size_t peak(buddy_t* b) { return bstats(b).peak_committed_bytes; }
 
-/* The relations that hold in every state. */
+/* buddy_largest_free_committed, or SIZE_MAX when it refuses. */
+static size_t largest_committed(buddy_t* b) {
+  size_t n = 0;
+  return buddy_largest_free_committed(b, &n) == BUDDY_OK ? n : SIZE_MAX;
+}
+
+/* The relations that hold in every state. The largest free block wholly in
+ * committed memory lies in committed - used (the free bytes not known zero),
+ * is at most the largest free block, and is 0 or a block size. */
 static int stats_consistent(buddy_t* b) {
   buddy_stats_t s = bstats(b);
+  size_t lc = largest_committed(b);
   return s.committed_bytes + s.zero_known_bytes == s.region_bytes &&
          s.used_bytes <= s.committed_bytes && s.committed_bytes <= s.peak_committed_bytes &&
-         s.peak_committed_bytes <= s.region_bytes;
+         s.peak_committed_bytes <= s.region_bytes && lc <= s.committed_bytes - s.used_bytes &&
+         lc <= s.largest_free && (lc == 0 || (lc >= s.min_block && (lc & (lc - 1)) == 0));
 }
 
 /* Bytes of [p, p + n) resident in memory (mincore), or SIZE_MAX when unknown. */
@@ -117,6 +127,22 @@ static size_t zero_after_trim(buddy_t* b, size_t min_block) {
   return t.zero;
 }
 
+/* The largest free (or cached) block of at most `most` bytes, by a walk. */
+typedef struct {
+  size_t most, best;
+} largest_upto;
+static int visit_largest_upto(void* start, size_t size, int state, void* arg) {
+  largest_upto* l = (largest_upto*)arg;
+  (void)start;
+  if (state != BUDDY_BLOCK_LIVE && size <= l->most && size > l->best) l->best = size;
+  return 0;
+}
+static size_t largest_free_upto(buddy_t* b, size_t most) {
+  largest_upto l = {most, 0};
+  buddy_walk(b, visit_largest_upto, &l);
+  return l.best;
+}
+
 /* ---- exact values ------------------------------------------------------------------- */
 
 TEST(a_fresh_zeroed_region_commits_only_the_link_pages) {
@@ -138,6 +164,58 @@ TEST(a_fresh_zeroed_region_commits_only_the_link_pages) {
   CHECK_EQ_SZ(committed(g.b), n * PAGE);
   CHECK_EQ_SZ(buddy_check(g.b), BUDDY_OK);
   bfix_close(&g);
+}
+
+/* buddy_largest_free_committed: the largest free block none of whose pages
+ * is known zero. */
+TEST(largest_free_committed_is_the_largest_block_with_no_zero_page) {
+  cfix f;
+  CHECK_EQ_SZ(cfix_open(&f, MIB(16), 16, BUDDY_REGION_ZEROED), BUDDY_OK);
+  /* fresh: one root, known zero but for its link page */
+  CHECK_EQ_SZ(largest_committed(f.b), 0);
+  /* two 64 KiB blocks side by side, then the first freed (and merged, the
+   * cache flushed): a free 64 KiB block whose pages were all handed out */
+  unsigned char* x = buddy_malloc(f.b, KIB(64));
+  unsigned char* y = buddy_malloc(f.b, KIB(64));
+  CHECK(x == f.base && y == f.base + KIB(64));
+  /* the right halves pushed while splitting (64 KiB and up) hold links on
+   * their first page only: none is wholly committed */
+  CHECK_EQ_SZ(largest_committed(f.b), 0);
+  CHECK_EQ_SZ(buddy_free(f.b, x), BUDDY_OK);
+  CHECK_EQ_SZ(largest_committed(f.b), KIB(64)); /* cached: it was live */
+  CHECK_EQ_SZ(buddy_flush(f.b), BUDDY_OK);
+  CHECK_EQ_SZ(largest_committed(f.b), KIB(64)); /* on the free list: no page known zero */
+  CHECK(stats_consistent(f.b));
+  /* trim makes all but its first page known zero: no free block is wholly
+   * committed any more but those of one page or less, and there are none */
+  size_t released = 0;
+  CHECK_EQ_SZ(buddy_trim(f.b, madvise_release, NULL, &released), BUDDY_OK);
+  CHECK_EQ_SZ(released, KIB(64) - PAGE);
+  CHECK_EQ_SZ(largest_committed(f.b), 0);
+  /* a small block splits the 64 KiB block down: the right halves of a page
+   * or less hold their links in their only page (the 4 KiB one made its
+   * known-zero page dirty so), the larger ones are zero but for the first */
+  unsigned char* z = buddy_malloc(f.b, 16);
+  CHECK(z == f.base);
+  CHECK_EQ_SZ(largest_committed(f.b), PAGE);
+  CHECK_EQ_SZ(largest_committed(f.b), largest_free_upto(f.b, PAGE));
+  CHECK(stats_consistent(f.b));
+  CHECK_EQ_SZ(buddy_free(f.b, y), BUDDY_OK);
+  CHECK_EQ_SZ(buddy_free(f.b, z), BUDDY_OK);
+  CHECK_EQ_SZ(buddy_check(f.b), BUDDY_OK);
+  cfix_close(&f);
+  /* without zero tracking no page is known zero: the largest free block */
+  cfix g;
+  CHECK_EQ_SZ(cfix_open(&g, MIB(1), 16, 0), BUDDY_OK);
+  CHECK_EQ_SZ(largest_committed(g.b), MIB(1));
+  void* p = buddy_malloc(g.b, 100);
+  CHECK_EQ_SZ(largest_committed(g.b), KIB(512));
+  CHECK_EQ_SZ(buddy_free(g.b, p), BUDDY_OK);
+  cfix_close(&g);
+  /* refused: no out pointer, not an instance */
+  size_t out = 1;
+  CHECK_EQ_SZ(buddy_largest_free_committed(NULL, &out), BUDDY_E_INVALID);
+  CHECK_EQ_SZ(out, 0);
 }
 
 TEST(committed_grows_as_blocks_are_handed_out) {
@@ -526,6 +604,13 @@ static void random_run(size_t region, size_t min_block, unsigned flags, uint64_t
                 committed(f.b), region - zero_after_trim(f.b, min_block));
         bad++;
       }
+      /* and the only free blocks wholly committed are those of one tracking page or less */
+      size_t tp = min_block > PAGE ? min_block : PAGE;
+      if (tracking && largest_committed(f.b) != largest_free_upto(f.b, tp)) {
+        fprintf(stderr, "  op %ld: after trim largest committed %zu, free blocks imply %zu\n", i,
+                largest_committed(f.b), largest_free_upto(f.b, tp));
+        bad++;
+      }
     } else { /* reset */
       if (buddy_reset(f.b) != BUDDY_OK) FAILED("reset failed");
       nlive = 0;
@@ -550,6 +635,8 @@ static void random_run(size_t region, size_t min_block, unsigned flags, uint64_t
     prev_peak = pk;
     if (!tracking && (after != region || pk != region))
       FAILED("committed is not the region without tracking");
+    if (!tracking && largest_committed(f.b) != bstats(f.b).largest_free)
+      FAILED("largest committed is not the largest free block without tracking");
     if (i % 64 == 0 && buddy_check(f.b) != BUDDY_OK) {
       fprintf(stderr, "  op %ld: check: %s\n", i, buddy_check_message(f.b));
       bad++;
@@ -577,6 +664,7 @@ TEST(random_operations_keep_the_counter_exact) {
 
 int main(void) {
   RUN(a_fresh_zeroed_region_commits_only_the_link_pages);
+  RUN(largest_free_committed_is_the_largest_block_with_no_zero_page);
   RUN(committed_grows_as_blocks_are_handed_out);
   RUN(trim_drops_committed_and_the_peak_keeps_the_maximum);
   RUN(a_refused_release_and_a_reset_keep_pages_committed);

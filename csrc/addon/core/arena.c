@@ -470,7 +470,11 @@ int oh_trim(oh_arena* a, size_t* released) {
   return leave(a, &e, a->corrupted ? OH_CORRUPTED : OH_OK);
 }
 
-/* The invariants of oh_arena (arena.h) and of everything under it. */
+static void fill_stats(oh_arena* a, oh_arena_stats* s, int merge);
+static int stats_consistent(oh_arena* a, const oh_arena_stats* s);
+
+/* The invariants of oh_arena (arena.h) and of everything under it, and the
+ * relations of its statistics (stats.h). */
 int oh_check(oh_arena* a) {
   oh_entry e;
   int s = enter(a, &e);
@@ -491,27 +495,59 @@ int oh_check(oh_arena* a) {
          bs.live_blocks == a->live;
   }
   ok = ok && !a->released && a->live >= oh_spares_held(a) && oh_spares_check(a) == OH_OK;
+  if (ok) {
+    oh_arena_stats st;
+    memset(&st, 0, sizeof st);
+    fill_stats(a, &st, 0);
+    ok = !a->corrupted && stats_consistent(a, &st);
+  }
   if (!ok) a->corrupted = 1;
   return leave(a, &e, ok ? OH_OK : OH_CORRUPTED);
 }
 
-/* The largest request that could succeed now, as an upper bound. dlmalloc:
- * the longest free page run (a new segment or a large chunk's own run) or the
- * largest free chunk of the heap, or the whole region when nothing is
- * allocated (an empty heap gives its segment back when a request needs the
- * room). buddy: the largest free block once the lazy cache is merged. */
-static size_t largest_free(oh_arena* a) {
-  if (a->released || a->corrupted) return 0;
+/* ---- the statistics (stats.h defines every field) ------------------------------ */
+
+/* The request sizes of stats.h: largestFree (any) and largestFreeCommitted
+ * (committed), both exact. dlmalloc: the heap works them out from its own
+ * paths (mspace_largest_requests) for a port whose largest run is the page
+ * provider's longest free run, or the whole region once the heap gave its
+ * memory back when the heap's pages are all the provider hands out (an empty
+ * heap gives its segment back when no run fits a request). buddy: the largest
+ * free block (with the lazy cache merged, as an allocation that needs it
+ * merges it), and the largest one with no page known zero. 0 and 0 for a
+ * released or damaged arena; damage found on the way marks the arena. */
+typedef struct {
+  size_t any, committed;
+} oh_room;
+
+static oh_room arena_room(oh_arena* a, int merge, int want_committed) {
+  oh_room r = {0, 0};
+  if (a->released || a->corrupted) return r;
   if (a->kind == OH_KIND_DLMALLOC) {
-    if (a->live == 0) return a->capacity;
     pages_stats_t ps;
-    size_t best = pages_stats(a->pages, &ps) == PAGES_OK ? ps.largest_free : 0;
-    size_t chunk = mspace_largest_free(a->msp);
-    return chunk > best ? chunk : best;
+    if (pages_stats(a->pages, &ps) != PAGES_OK) return r;
+    size_t run_empty = ps.used_bytes == mspace_footprint(a->msp) ? ps.region_bytes : ps.largest_free;
+    mspace_room m;
+    if (mspace_largest_requests(a->msp, ps.largest_free, run_empty, &m) != DL_OK) {
+      a->corrupted = 1;
+      return r;
+    }
+    r.any = m.any;
+    r.committed = m.in_heap;
+    return r;
   }
   buddy_stats_t bs;
-  buddy_flush(a->buddy);
-  return buddy_stats(a->buddy, &bs) == BUDDY_OK ? bs.largest_free : 0;
+  if (merge) buddy_flush(a->buddy);
+  if (buddy_stats(a->buddy, &bs) != BUDDY_OK) return r;
+  r.any = bs.largest_free;
+  if (want_committed) {
+    int st = buddy_largest_free_committed(a->buddy, &r.committed);
+    if (st != BUDDY_OK) {
+      if (st == BUDDY_E_CORRUPTED) a->corrupted = 1;
+      r.any = r.committed = 0;
+    }
+  }
+  return r;
 }
 
 static void fill_dlmalloc(oh_arena* a, oh_arena_stats* s) {
@@ -543,13 +579,14 @@ static void fill_dlmalloc(oh_arena* a, oh_arena_stats* s) {
   s->detail.dl.metadataBytes = (double)(ps.meta_bytes + mspace_state_size() + a->livemap_len);
 }
 
-static void fill_buddy(oh_arena* a, oh_arena_stats* s) {
+/* merge: the lazy cache merged first (stats report the merged picture, which
+ * is what an allocation that needs the cached blocks sees); check reads the
+ * instance as it is. */
+static void fill_buddy(oh_arena* a, oh_arena_stats* s, int merge) {
   buddy_stats_t bs;
   memset(&bs, 0, sizeof bs);
   if (!a->released) {
-    /* The lazy cache holds freed blocks unmerged; an allocation that needs
-     * them merged flushes it, so report the merged picture. */
-    if (!a->corrupted) buddy_flush(a->buddy);
+    if (!a->corrupted && merge) buddy_flush(a->buddy);
     buddy_stats(a->buddy, &bs);
   }
   /* committed: the region less the pages known to read as zeros, i.e. what
@@ -576,6 +613,37 @@ static void fill_buddy(oh_arena* a, oh_arena_stats* s) {
     s->detail.buddy.freeBlocksPerOrder[i] = (double)bs.free_blocks[i];
 }
 
+/* Every field, for an arena entered and not destroyed. */
+static void fill_stats(oh_arena* a, oh_arena_stats* s, int merge) {
+  s->kind = a->kind;
+  s->capacity = (double)a->capacity;
+  s->liveAllocations = (double)(a->live - oh_spares_held(a));
+  if (a->kind == OH_KIND_DLMALLOC) fill_dlmalloc(a, s);
+  else fill_buddy(a, s, merge);
+  oh_room r = arena_room(a, 0, 1); /* fill_buddy merged already when asked to */
+  s->largestFree = (double)r.any;
+  s->largestFreeCommitted = (double)r.committed;
+  s->corrupted = a->corrupted;
+}
+
+/* The relations of stats.h, which follow from the definitions of the fields. */
+static int stats_consistent(oh_arena* a, const oh_arena_stats* s) {
+  int ok = s->inUse + s->free == s->committed && s->committed <= s->capacity &&
+           s->peakCommitted >= s->committed && s->largestFreeCommitted <= s->free &&
+           s->largestFreeCommitted <= s->largestFree && s->largestFree <= s->capacity - s->inUse &&
+           (s->inUse > 0 || s->liveAllocations == 0);
+  if (a->kind == OH_KIND_DLMALLOC) {
+    /* committed is the heap's footprint: every page run the provider handed out */
+    ok = ok && s->committed == s->detail.dl.pagesUsed;
+  } else {
+    ok = ok && s->detail.buddy.fragmentation >= 0 && s->detail.buddy.fragmentation < 1 &&
+         s->detail.buddy.knownZeroBytes == s->detail.buddy.freeBlockBytes - s->free;
+    /* with no spare held, the live blocks are the user's: inUse is theirs alone */
+    if (oh_spares_held(a) == 0) ok = ok && (s->liveAllocations == 0) == (s->inUse == 0);
+  }
+  return ok;
+}
+
 int oh_stats(oh_arena* a, oh_arena_stats* s) {
   oh_entry e;
   memset(s, 0, sizeof *s);
@@ -584,20 +652,14 @@ int oh_stats(oh_arena* a, oh_arena_stats* s) {
   /* Spares back first, so that the numbers count the user's blocks only; a
    * failure marks the arena corrupted, which the numbers then say. */
   if (st == OH_OK && oh_spares_give_back(a) != OH_OK) a->corrupted = 1;
-  s->kind = a->kind;
-  s->capacity = (double)a->capacity;
   drop_spares_if_damaged(a); /* before counting: their count goes with them */
-  s->liveAllocations = (double)(a->live - oh_spares_held(a));
-  if (a->kind == OH_KIND_DLMALLOC) fill_dlmalloc(a, s);
-  else fill_buddy(a, s);
-  s->largestFree = (double)largest_free(a);
-  s->corrupted = a->corrupted;
+  fill_stats(a, s, 1);
   return leave(a, &e, OH_OK);
 }
 
 size_t oh_largest_free(oh_arena* a) {
   oh_entry e;
-  size_t r = enter(a, &e) == OH_OK ? largest_free(a) : 0;
+  size_t r = enter(a, &e) == OH_OK ? arena_room(a, 1, 0).any : 0;
   leave(a, &e, OH_OK);
   return r;
 }

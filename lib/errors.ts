@@ -1,8 +1,10 @@
 /**
- * Errors of offheap. Every error thrown by the API is an {@link ArenaError},
- * a `TypeError`, a `RangeError` or (state errors) an `Error`, with a stable
- * `code`; messages name the method and the offending value. Compare `err.code` (or `err.name`), not
- * `instanceof`, across realms (jest runs each test file in its own realm).
+ * Errors of offheap. Every error thrown by the API is an {@link ArenaError}, a `TypeError`, a
+ * `RangeError`, a `SyntaxError` (invalid traces) or (state errors) an `Error`, with a stable
+ * `code`; messages name the method and the offending value. Files `loadTrace` and `saveTrace`
+ * cannot read or write throw Node's own errors, and a finished `TraceRecorder` a plain `Error`.
+ * Compare `err.code` (or `err.name`), not `instanceof`, across realms (jest runs each test file
+ * in its own realm).
  *
  * @packageDocumentation
  */
@@ -46,10 +48,12 @@ export class ArenaError extends Error {
 
 /** A `TypeError` with `code: 'ERR_INVALID_ARG_TYPE'`. */
 export interface OffheapTypeError extends TypeError {
+  /** Always `'ERR_INVALID_ARG_TYPE'`. */
   code: 'ERR_INVALID_ARG_TYPE';
 }
 /** A `RangeError` with `code: 'ERR_OUT_OF_RANGE'`. */
 export interface OffheapRangeError extends RangeError {
+  /** Always `'ERR_OUT_OF_RANGE'`. */
   code: 'ERR_OUT_OF_RANGE';
 }
 /**
@@ -58,10 +62,12 @@ export interface OffheapRangeError extends RangeError {
  * that does not apply to the chosen allocator.
  */
 export interface OffheapValueError extends TypeError {
+  /** Always `'ERR_INVALID_ARG_VALUE'`. */
   code: 'ERR_INVALID_ARG_VALUE';
 }
 /** An `Error` with `code: 'ERR_INVALID_STATE'`: a call the arena's state does not allow. */
 export interface OffheapStateError extends Error {
+  /** Always `'ERR_INVALID_STATE'`. */
   code: 'ERR_INVALID_STATE';
 }
 

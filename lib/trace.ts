@@ -52,10 +52,15 @@ export const TRACE_MAX_ID = 2 ** 24 - 1;
  * `Alloc` (`a`), `Calloc` (`c`), `Realloc` (`r`), `Free` (`f`), `Reset` (`x`).
  */
 export const TraceOp = {
+  /** `a`: allocate (contents unspecified). */
   Alloc: 1,
+  /** `c`: allocate zeroed bytes. */
   Calloc: 2,
+  /** `r`: resize a live block. */
   Realloc: 3,
+  /** `f`: free a live block. */
   Free: 4,
+  /** `x`: free every block. */
   Reset: 5,
 } as const;
 
@@ -64,9 +69,24 @@ export type TraceOpCode = (typeof TraceOp)[keyof typeof TraceOp];
 
 /** One operation of a trace, as {@link Trace.op} and iteration return it. */
 export type TraceOperation =
-  | { op: 'alloc' | 'calloc' | 'realloc'; id: number; size: number }
-  | { op: 'free'; id: number }
-  | { op: 'reset' };
+  | {
+      /** An allocation or a resize. */
+      op: 'alloc' | 'calloc' | 'realloc';
+      /** The block's id. */
+      id: number;
+      /** The block's (new) size in bytes. */
+      size: number;
+    }
+  | {
+      /** A free. */
+      op: 'free';
+      /** The id of the block freed. */
+      id: number;
+    }
+  | {
+      /** Every block freed at once. */
+      op: 'reset';
+    };
 
 /** Figures of a trace, computed when it is built ({@link Trace.stats}). Sizes in bytes. */
 export interface TraceStats {
@@ -115,6 +135,7 @@ function tag(x: unknown): string {
  * or the operation (arrays) at fault.
  */
 export interface TraceSyntaxError extends SyntaxError {
+  /** Always `'ERR_TRACE_INVALID'`. */
   code: 'ERR_TRACE_INVALID';
 }
 
@@ -143,7 +164,12 @@ export class Trace {
   /**
    * Builds a trace from its arrays (taken as they are, not copied) and checks it:
    * equal lengths, valid codes, ids and sizes, and that every id is used as the
-   * format requires. Throws `ERR_TRACE_INVALID` (a SyntaxError) for an invalid trace.
+   * format requires.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when an array is not of its type, or a
+   * comment is not a string without line breaks.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when the lengths differ.
+   * @throws {@link TraceSyntaxError} `ERR_TRACE_INVALID` for an invalid code, id, size or sequence.
    */
   constructor(ops: Uint8Array, ids: Uint32Array, sizes: Float64Array, comments: readonly string[] = []) {
     const W = 'new Trace';
@@ -174,7 +200,11 @@ export class Trace {
     return { ...this.#stats };
   }
 
-  /** The operation at index `i` (0-based). */
+  /**
+   * The operation at index `i` (0-based).
+   *
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `i` is not an index of the trace.
+   */
   op(i: number): TraceOperation {
     if (!Number.isInteger(i) || i < 0 || i >= this.ops.length) {
       throw rangeError('Trace.op', 'index', `an integer >= 0 and < ${this.ops.length}`, i);
@@ -188,8 +218,12 @@ export class Trace {
   }
 
   /**
-   * Parses the text format (see the module documentation). Throws `ERR_TRACE_INVALID` (a `SyntaxError`)
-   * naming the line for a malformed or inconsistent trace.
+   * Parses the text format (see the module documentation).
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `text` is not a string, or a
+   * comment line holds a carriage return before its end.
+   * @throws {@link TraceSyntaxError} `ERR_TRACE_INVALID` naming the line for a malformed or
+   * inconsistent trace.
    */
   static parse(text: string): Trace {
     if (typeof text !== 'string') throw typeError('Trace.parse', 'text', 'a string', text);
@@ -240,7 +274,14 @@ export class Trace {
     }
   }
 
-  /** Builds a trace from a list of operations. Throws `ERR_TRACE_INVALID` (a `SyntaxError`) for an invalid sequence. */
+  /**
+   * Builds a trace from a list of operations.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` for an unknown `op`, an id or size
+   * that is not a number, or a comment that is not a string without line breaks.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` for an id or size out of range.
+   * @throws {@link TraceSyntaxError} `ERR_TRACE_INVALID` for an invalid sequence.
+   */
   static fromOperations(list: Iterable<TraceOperation>, comments: readonly string[] = []): Trace {
     const rec: TraceOperation[] = [...list];
     const ops = new Uint8Array(rec.length);
@@ -384,9 +425,14 @@ function check(ops: Uint8Array, ids: Uint32Array, sizes: Float64Array, where: (i
 }
 
 /**
- * Reads and parses a `.trace` file (UTF-8). A file that cannot be read throws Node's own error
- * (its `code`, e.g. `ENOENT`, kept) with a message that names `loadTrace` and the path; one that
- * does not parse throws `ERR_TRACE_INVALID` naming the path and the line.
+ * Reads and parses a `.trace` file (UTF-8).
+ *
+ * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `path` is not a string (or, as
+ * in {@link Trace.parse}, a comment line holds a carriage return before its end).
+ * @throws {@link TraceSyntaxError} `ERR_TRACE_INVALID` naming the path and the line, for a file
+ * that does not parse.
+ * @throws Error Node's own (its `code`, e.g. `ENOENT`, kept), with a message that names
+ * `loadTrace` and the path, for a file that cannot be read.
  */
 export function loadTrace(path: string): Trace {
   if (typeof path !== 'string') throw typeError('loadTrace', 'path', 'a string', path);
@@ -407,7 +453,13 @@ export function loadTrace(path: string): Trace {
   }
 }
 
-/** Writes `trace` to `path` in the text format. */
+/**
+ * Writes `trace` to `path` in the text format.
+ *
+ * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `path` is not a string or `trace`
+ * is not a {@link Trace}.
+ * @throws Error Node's own (e.g. `ENOENT`) when the file cannot be written.
+ */
 export function saveTrace(path: string, trace: Trace): void {
   if (typeof path !== 'string') throw typeError('saveTrace', 'path', 'a string', path);
   if (!(trace instanceof Trace)) throw typeError('saveTrace', 'trace', 'a Trace', trace);
@@ -424,7 +476,8 @@ export interface TraceRecorderOptions {
  * Records allocation operations into a {@link Trace}. Each allocation gets the
  * lowest id that is not live, so ids stay as small as the peak number of live
  * blocks. Misuse (freeing or resizing an id that is not live) throws at once,
- * so a recorded trace is always valid.
+ * so a recorded trace is always valid. After `finish()`, every recording method
+ * throws an `Error`.
  */
 export class TraceRecorder {
   #ops = new Uint8Array(1024);
@@ -442,6 +495,12 @@ export class TraceRecorder {
   #finished = false;
   readonly #comments: string[];
 
+  /**
+   * A recorder with no operations yet.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `options` is not an object, or a
+   * comment is not a string without line breaks.
+   */
   constructor(options: TraceRecorderOptions = {}) {
     if (options === null || typeof options !== 'object') throw typeError('new TraceRecorder', 'options', 'an object', options);
     const comments = options.comments ?? [];
@@ -463,17 +522,35 @@ export class TraceRecorder {
     return this.#liveCount;
   }
 
-  /** Records an allocation of `size` bytes; returns its id. */
+  /**
+   * Records an allocation of `size` bytes; returns its id.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `size` is not a number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `size` is not a safe integer >= 0,
+   * or 2^24 blocks are live already.
+   */
   alloc(size: number): number {
     return this.#allocate('alloc', TraceOp.Alloc, size);
   }
 
-  /** Records a zeroed allocation of `size` bytes; returns its id. */
+  /**
+   * Records a zeroed allocation of `size` bytes; returns its id.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `size` is not a number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `size` is not a safe integer >= 0,
+   * or 2^24 blocks are live already.
+   */
   calloc(size: number): number {
     return this.#allocate('calloc', TraceOp.Calloc, size);
   }
 
-  /** Records that block `id` was resized to `size` bytes (it keeps its id). */
+  /**
+   * Records that block `id` was resized to `size` bytes (it keeps its id).
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `id` or `size` is not a number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `id` is not live, or `size` is not a
+   * safe integer >= 0.
+   */
   realloc(id: number, size: number): void {
     const M = 'TraceRecorder.realloc';
     this.#open(M);
@@ -481,7 +558,12 @@ export class TraceRecorder {
     this.#push(TraceOp.Realloc, id, checkInt(M, 'size', size, Number.MAX_SAFE_INTEGER));
   }
 
-  /** Records that block `id` was freed; the id may be reused. */
+  /**
+   * Records that block `id` was freed; the id may be reused.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `id` is not a number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `id` is not live.
+   */
   free(id: number): void {
     const M = 'TraceRecorder.free';
     this.#open(M);

@@ -28,28 +28,41 @@ extern "C" {
 
 namespace offheap {
 
-/* One safe-mode view: the weak reference to its ArrayBuffer, and the
- * generation its finalizer compares against (never the address). */
+struct Ticket;
+
+/* One safe-mode block's view: the ticket of its ArrayBuffer while that is
+ * the current view of the block, and the generation finalizers compare
+ * against (never the address). */
 struct Slot {
-  size_t off = 0;        /* the block's offset in the region */
-  size_t len = 0;        /* the ArrayBuffer's byteLength */
-  napi_ref ref = nullptr;
+  size_t off = 0;             /* the block's offset in the region */
+  size_t len = 0;             /* the ArrayBuffer's byteLength */
+  Ticket* ticket = nullptr;   /* the current view's ticket; null when not current */
   uint32_t gen = 0;
   bool current = false;  /* this slot holds the view of a block (the core says whether it is live) */
 };
 
 struct Arena;
 
-/* The finalize hint of one safe-mode ArrayBuffer. Heap-allocated, freed by
- * the finalizer; the arena it names stays alive (refs) until then. */
+/* What one safe-mode ArrayBuffer holds of its arena: a reference (so the
+ * region stays mapped) until both of its holders are gone:
+ *   - the backing store, released when the ArrayBuffer is detached (free,
+ *     realloc, reset, destroy) or collected;
+ *   - the ArrayBuffer object, collected only when nothing reaches it: a
+ *     detached view that Node's machinery still holds (zlib's handle, a
+ *     write request) keeps the region mapped under the raw pointer that
+ *     machinery took before the detach.
+ * Heap-allocated; freed by whichever finalizer runs last. */
 struct Ticket {
   Arena* arena;
   uint32_t slot;
   uint32_t gen;
-  int state; /* 0 creating, 1 live, 2 finalized during a failed creation */
+  int state;    /* 0 creating, 1 live, 2 store finalized during a failed creation */
+  int holders;  /* 2 (store, object) once created; the arena reference goes at 0 */
+  napi_ref obj; /* weak reference to the ArrayBuffer (napi_add_finalizer's), deleted when it is collected */
 };
 
 struct EnvData;
+enum { ENV_IN_SERVICE = 0, ENV_DESTROYED = 1 }; /* EnvData's two lists */
 
 struct Arena {
   oh_arena* core = nullptr;

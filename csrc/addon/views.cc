@@ -8,14 +8,28 @@
  * realloc, reset and destroy detach it (napi_detach_arraybuffer), so no
  * JavaScript can reach freed memory.
  *
- * Finalizers: the hint is a heap Ticket {arena, slot, generation}; the
- * arena's slot table says whether that generation is still the current view
- * of its block. A finalizer for an ArrayBuffer that was freed (or detached by
- * reset/destroy) finds a newer generation and changes nothing, even when the
- * same address is live again; one for an allocation that became unreachable
- * without free frees it (the allocation is reclaimed after GC). Tickets hold
- * a reference on the arena, so the region stays mapped until the last one
- * has run. Finalizers never free by address.
+ * Finalizers: each safe ArrayBuffer has a heap Ticket {arena, slot,
+ * generation} with two finalizers, one for its backing store (run when it is
+ * detached or collected) and one for the object (run when it is collected);
+ * the arena's slot table says whether that generation is still the current
+ * view of its block. The last finalizer of an ArrayBuffer that was freed
+ * (or detached by reset/destroy) finds a newer generation and changes
+ * nothing, even when the same address is live again; the one of an
+ * allocation that became unreachable without free frees it (the allocation
+ * is reclaimed after GC). Finalizers never free by address.
+ *
+ * Buffers in flight: Node's asynchronous APIs (zlib, fs, sockets) read a
+ * Buffer's memory from other threads through a raw pointer taken when the
+ * operation starts, and keep the Buffer object reachable until it ends. A
+ * detach does not stop that read, so the ticket keeps its arena reference
+ * (and the region mapped) until the object itself is collected, not only
+ * its backing store: whatever JavaScript frees or destroys meanwhile, the
+ * address range under an operation in flight stays mapped (it may read
+ * another block's bytes, or zeros after destroy, but never faults). Views
+ * over the whole region (fast mode, and the mailbox, stacks and tag map)
+ * are never detached here, and Node never transfers an external
+ * ArrayBuffer (Node 20 copies it, 22+ throws DataCloneError), so their
+ * backing store lives exactly as long as their object.
  *
  * External memory (what V8 sees of an arena). V8 counts the byteLength of
  * every external ArrayBuffer in its external-memory counter when the
@@ -45,23 +59,22 @@
 
 namespace offheap {
 
-static void safe_finalize(napi_env env, void* data, void* hint) {
-  (void)data;
-  Ticket* t = static_cast<Ticket*>(hint);
-  if (t->state == 0) { /* called during a failed creation: the creator cleans up */
-    t->state = 2;
-    return;
-  }
+/* One holder of the ticket is gone. With the last one nothing reaches the
+ * block through this ArrayBuffer any more: if it is still the current view
+ * of its block (never freed), the block goes back (the core refuses, and
+ * changes nothing, when the arena was destroyed or damaged); then the arena
+ * reference goes. Waiting for both holders matters when JavaScript moved the
+ * backing store to another ArrayBuffer (ArrayBuffer.prototype.transfer):
+ * the old object is collected while the new one still views the block. */
+static void ticket_release(Ticket* t) {
+  if (--t->holders > 0) return;
   Arena* a = t->arena;
   if (t->slot < a->slots.size()) {
     Slot& s = a->slots[t->slot];
     if (s.current && s.gen == t->gen) {
-      /* Unreachable without free: the block goes back (the core refuses, and
-       * changes nothing, when the arena was destroyed or damaged). */
-      if (s.ref) napi_delete_reference(env, s.ref);
-      s.ref = nullptr;
       oh_free(a->core, s.off);
       a->by_off.erase(s.off);
+      s.ticket = nullptr;
       s.current = false;
       s.gen++;
       a->free_slots.push_back(t->slot);
@@ -69,6 +82,26 @@ static void safe_finalize(napi_env env, void* data, void* hint) {
   }
   delete t;
   arena_unref(a);
+}
+
+static void store_finalize(napi_env env, void* data, void* hint) {
+  (void)env;
+  (void)data;
+  Ticket* t = static_cast<Ticket*>(hint);
+  if (t->state == 0) { /* called during a failed creation: the creator cleans up */
+    t->state = 2;
+    return;
+  }
+  ticket_release(t);
+}
+
+/* The ArrayBuffer object was collected. */
+static void object_finalize(napi_env env, void* data, void* hint) {
+  (void)hint;
+  Ticket* t = static_cast<Ticket*>(data);
+  if (t->obj) napi_delete_reference(env, t->obj);
+  t->obj = nullptr;
+  ticket_release(t);
 }
 
 napi_value safe_view_create(napi_env env, Arena* a, size_t off, size_t len, int* status) {
@@ -81,13 +114,13 @@ napi_value safe_view_create(napi_env env, Arena* a, size_t off, size_t len, int*
     a->slots.emplace_back();
   }
   Slot& s = a->slots[idx];
-  Ticket* t = new Ticket{a, idx, s.gen, 0};
+  Ticket* t = new Ticket{a, idx, s.gen, 0, 2, nullptr};
   a->refs.fetch_add(1, std::memory_order_relaxed);
   napi_value ab = nullptr;
-  napi_status st = napi_create_external_arraybuffer(env, a->core->base + off, len, safe_finalize, t, &ab);
+  napi_status st = napi_create_external_arraybuffer(env, a->core->base + off, len, store_finalize, t, &ab);
   if (st != napi_ok) {
-    /* Node 20 may call the finalizer once on this path (state 2) or not; the
-     * block and the ticket are still ours either way. */
+    /* Node 20 may call the store finalizer once on this path (state 2) or
+     * not; the block and the ticket are still ours either way. */
     bool pending = false;
     napi_is_exception_pending(env, &pending);
     if (pending) {
@@ -101,8 +134,17 @@ napi_value safe_view_create(napi_env env, Arena* a, size_t off, size_t len, int*
     return nullptr;
   }
   t->state = 1;
+  if (napi_add_finalizer(env, ab, t, object_finalize, nullptr, &t->obj) != napi_ok) {
+    /* No object holder: the store's finalizer (after this detach) is the last. */
+    t->obj = nullptr;
+    t->holders = 1;
+    napi_detach_arraybuffer(env, ab);
+    a->free_slots.push_back(idx);
+    *status = OH_VIEW_FAILED;
+    return nullptr;
+  }
   napi_type_tag_object(env, ab, &a->tag);
-  napi_create_reference(env, ab, 0, &s.ref);
+  s.ticket = t;
   s.off = off;
   s.len = len;
   s.current = true;
@@ -135,17 +177,18 @@ int safe_view_lookup(napi_env env, Arena* a, napi_value ab, int64_t byte_offset,
 }
 
 /* The block in `slot` is gone (freed or moved): detach its ArrayBuffer (V8
- * stops counting it) and start a new generation. When the weak reference is
- * already empty the ArrayBuffer was collected; its finalizer, still pending,
- * then finds a newer generation and changes nothing. */
+ * stops counting it; its backing store's finalizer follows) and start a new
+ * generation. The ticket stays with the ArrayBuffer object until that is
+ * collected. When the weak reference is already empty the object was
+ * collected; its finalizer, still pending, then finds a newer generation
+ * and changes nothing. */
 void safe_view_retire(napi_env env, Arena* a, uint32_t idx, napi_value ab_or_null) {
   Slot& s = a->slots[idx];
   if (!s.current) return;
   napi_value ab = ab_or_null;
-  if (!ab && s.ref) napi_get_reference_value(env, s.ref, &ab);
+  if (!ab && s.ticket && s.ticket->obj) napi_get_reference_value(env, s.ticket->obj, &ab);
   if (ab) napi_detach_arraybuffer(env, ab);
-  if (s.ref) napi_delete_reference(env, s.ref);
-  s.ref = nullptr;
+  s.ticket = nullptr;
   a->by_off.erase(s.off);
   s.current = false;
   s.gen++;
@@ -161,14 +204,25 @@ size_t safe_views_reclaim_collected(napi_env env, Arena* a) {
   size_t n = 0;
   for (uint32_t i = 0; i < a->slots.size(); i++) {
     Slot& s = a->slots[i];
-    if (!s.current || !s.ref) continue;
+    if (!s.current || !s.ticket || !s.ticket->obj) continue;
     napi_value ab = nullptr;
-    if (napi_get_reference_value(env, s.ref, &ab) != napi_ok || ab != nullptr) continue;
+    if (napi_get_reference_value(env, s.ticket->obj, &ab) != napi_ok || ab != nullptr) continue;
     size_t off = s.off;
     safe_view_retire(env, a, i, nullptr);
     if (oh_free(a->core, off) == OH_OK) n++;
   }
   return n;
+}
+
+/* True when no current safe view can be reached: each one's ArrayBuffer was
+ * collected (its weak reference is empty) or finalized. */
+bool safe_views_unreachable(napi_env env, Arena* a) {
+  for (const Slot& s : a->slots) {
+    if (!s.current || !s.ticket || !s.ticket->obj) continue;
+    napi_value ab = nullptr;
+    if (napi_get_reference_value(env, s.ticket->obj, &ab) != napi_ok || ab != nullptr) return false;
+  }
+  return true;
 }
 
 void safe_views_detach_all(napi_env env, Arena* a) {

@@ -16,6 +16,7 @@
         "csrc/addon/core/spares.c",
         "csrc/addon/addon.cc",
         "csrc/addon/arena.cc",
+        "csrc/addon/reap.cc",
         "csrc/addon/shared.cc",
         "csrc/addon/views.cc"
       ],

@@ -18,29 +18,41 @@
 
 namespace offheap {
 
-void env_link(EnvData* e, Arena* a) {
+void env_link(EnvData* e, Arena* a, int list) {
   a->envdata = e;
+  a->env_list = list;
   a->env_prev = nullptr;
-  a->env_next = e->arenas;
-  if (e->arenas) e->arenas->env_prev = a;
-  e->arenas = a;
+  a->env_next = e->arenas[list];
+  if (e->arenas[list]) e->arenas[list]->env_prev = a;
+  e->arenas[list] = a;
+  e->count[list]++;
 }
 
 void env_unlink(Arena* a) {
   EnvData* e = a->envdata;
   if (!e) return;
   if (a->env_prev) a->env_prev->env_next = a->env_next;
-  else e->arenas = a->env_next;
+  else e->arenas[a->env_list] = a->env_next;
   if (a->env_next) a->env_next->env_prev = a->env_prev;
   a->env_prev = a->env_next = nullptr;
   a->envdata = nullptr;
+  e->count[a->env_list]--;
+}
+
+void env_destroy(Arena* a) {
+  oh_destroy(a->core);
+  env_unaccount(a);
+  EnvData* e = a->envdata;
+  if (!e || a->env_list == ENV_DESTROYED) return;
+  env_unlink(a);
+  env_link(e, a, ENV_DESTROYED);
 }
 
 /* Environment teardown: no JavaScript runs any more in it, so no view can be
  * read again; every arena's pages go back now. */
 static void env_cleanup(void* arg) {
   EnvData* e = static_cast<EnvData*>(arg);
-  for (Arena* a = e->arenas; a; a = a->env_next) oh_destroy(a->core);
+  while (e->arenas[ENV_IN_SERVICE]) env_destroy(e->arenas[ENV_IN_SERVICE]);
 }
 
 static void env_finalize(napi_env env, void* data, void* hint) {
@@ -49,12 +61,13 @@ static void env_finalize(napi_env env, void* data, void* hint) {
   EnvData* e = static_cast<EnvData*>(data);
   /* Arenas that outlive the instance data (finalizers still pending) must
    * not reach back into it. */
-  Arena* a = e->arenas;
-  while (a) {
-    Arena* next = a->env_next;
-    a->envdata = nullptr;
-    a->env_prev = a->env_next = nullptr;
-    a = next;
+  for (Arena* a : e->arenas) {
+    while (a) {
+      Arena* next = a->env_next;
+      a->envdata = nullptr;
+      a->env_prev = a->env_next = nullptr;
+      a = next;
+    }
   }
   delete e;
 }

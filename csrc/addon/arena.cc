@@ -306,7 +306,7 @@ static Napi::Value Reset(const Napi::CallbackInfo& info) {
 static Napi::Value Destroy(const Napi::CallbackInfo& info) {
   Arena* a = arena_of(info);
   if (a->safe) safe_views_detach_all(info.Env(), a);
-  oh_destroy(a->core);
+  env_destroy(a);
   return Napi::Number::New(info.Env(), OH_OK);
 }
 
@@ -314,9 +314,19 @@ static Napi::Value Destroy(const Napi::CallbackInfo& info) {
  * arena (their own references); an arena nobody destroyed keeps serving its
  * views' finalizers until the last one is gone. */
 static void handle_finalize(napi_env env, void* data, void* hint) {
-  (void)env;
   (void)hint;
-  arena_unref(static_cast<Arena*>(data));
+  Arena* a = static_cast<Arena*>(data);
+  if (!a->shared && a->handle_obj) {
+    napi_delete_reference(env, a->handle_obj);
+    a->handle_obj = nullptr;
+  }
+  arena_unref(a);
+}
+
+/* The handle holds the arena; an unshared arena keeps a weak reference to it (reap.cc). */
+static void wrap_handle(napi_env env, napi_value h, Arena* a) {
+  if (napi_wrap(env, h, a, handle_finalize, nullptr, a->shared ? nullptr : &a->handle_obj) != napi_ok)
+    a->handle_obj = nullptr;
 }
 
 static void set_fn(Napi::Env env, Napi::Object o, const char* name, napi_callback cb, Arena* a) {
@@ -373,7 +383,7 @@ static napi_value make_handle(napi_env env, Arena* a) {
     napi_value ab = region_view_create(env, a);
     if (!ab) {
       if (!a->shared) oh_destroy(core);
-      napi_wrap(env, h, a, handle_finalize, nullptr, nullptr);
+      wrap_handle(env, h, a);
       return Napi::Number::New(env, OH_VIEW_FAILED);
     }
     h.Set("region", Napi::Value(env, ab));
@@ -385,7 +395,7 @@ static napi_value make_handle(napi_env env, Arena* a) {
   h.Set("destroy", Napi::Function::New(env, Destroy, "destroy", a));
   h.Set("largestFree", Napi::Function::New(env, LargestFree, "largestFree", a));
   h.Set("serial", (double)a->serial);
-  napi_wrap(env, h, a, handle_finalize, nullptr, nullptr);
+  wrap_handle(env, h, a);
   return h;
 }
 
@@ -421,6 +431,8 @@ static Napi::Value Create(const Napi::CallbackInfo& info) {
     cfg.n_tuning++;
   }
 
+  EnvData* ed = env.GetInstanceData<EnvData>();
+  if (ed && !shared) env_reap_forgotten(env, ed);
   oh_arena* core;
   int s = oh_arena_create(&cfg, &core);
   if (s) return Napi::Number::New(env, s);
@@ -433,8 +445,9 @@ static Napi::Value Create(const Napi::CallbackInfo& info) {
   a->tag.upper = tag_word();
   if (shared) {
     shared_register(a); /* owned by no environment (shared.cc) */
-  } else if (EnvData* ed = env.GetInstanceData<EnvData>()) {
-    env_link(ed, a);
+  } else if (ed) {
+    env_link(ed, a, ENV_IN_SERVICE);
+    env_account(env, a);
   }
   return Napi::Value(env, make_handle(env, a));
 }
@@ -461,6 +474,7 @@ void arena_unref(Arena* a) {
   } else if (a->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) {
     return;
   }
+  env_unaccount(a);
   env_unlink(a);
   oh_arena_delete(a->core);
   delete a;
@@ -470,7 +484,7 @@ void arena_unref(Arena* a) {
 static Napi::Value LiveArenas(const Napi::CallbackInfo& info) {
   EnvData* ed = info.Env().GetInstanceData<EnvData>();
   double n = 0;
-  for (Arena* a = ed ? ed->arenas : nullptr; a; a = a->env_next) n++;
+  if (ed) n = (double)(ed->count[ENV_IN_SERVICE] + ed->count[ENV_DESTROYED]);
   return Napi::Number::New(info.Env(), n);
 }
 

@@ -79,8 +79,22 @@ struct Arena {
   std::vector<uint32_t> free_slots;
   std::unordered_map<size_t, uint32_t> by_off;
 
-  /* the environment that made it (not for shared arenas), doubly linked in its list */
+  /* Weak references to the JavaScript objects that reach this (unshared)
+   * arena's memory, each deleted by its own finalizer (null then): the
+   * handle, and in fast mode the region-wide ArrayBuffer every fast view
+   * holds. Safe views have theirs in their tickets. When all of them are
+   * empty, nothing can reach the memory any more (reap.cc). */
+  napi_ref handle_obj = nullptr;
+  napi_ref region_obj = nullptr;
+  /* What V8 is told this (unshared) arena holds beyond its ArrayBuffers:
+   * what it committed when made, added then, taken off once when its pages
+   * go back (destroy, reap, teardown) or it is deleted (reap.cc). */
+  napi_env env = nullptr;
+  int64_t accounted = 0;
+
+  /* the environment that made it (not for shared arenas), doubly linked in one of its lists */
   EnvData* envdata = nullptr;
+  int env_list = ENV_IN_SERVICE;
   Arena* env_prev = nullptr;
   Arena* env_next = nullptr;
 };
@@ -101,12 +115,23 @@ size_t safe_views_reclaim_collected(napi_env env, Arena* a);
 napi_value region_view_create(napi_env env, Arena* a);
 napi_value arena_memory_view(napi_env env, Arena* a, void* data, size_t len);
 
-/* addon.cc: per-environment state */
+/* addon.cc: per-environment state. The environment's arenas not yet
+ * deleted, in two lists: those in service, and those destroyed (pages given
+ * back) whose finalizers have yet to run. */
 struct EnvData {
-  Arena* arenas = nullptr; /* this environment's arenas not yet deleted */
+  Arena* arenas[2] = {nullptr, nullptr};
+  size_t count[2] = {0, 0};
+  size_t made_since_reap = 0;
 };
-void env_link(EnvData* e, Arena* a);
+void env_link(EnvData* e, Arena* a, int list);
 void env_unlink(Arena* a);
+void env_destroy(Arena* a); /* oh_destroy, and the arena moves to the destroyed list */
+
+/* reap.cc: arenas nothing can reach any more give their pages back */
+void env_reap_forgotten(napi_env env, EnvData* e);
+void env_account(napi_env env, Arena* a); /* tells V8 what the new arena commits */
+void env_unaccount(Arena* a);             /* takes that off again (once) */
+bool safe_views_unreachable(napi_env env, Arena* a); /* views.cc */
 
 /* arena.cc */
 napi_value arena_exports(napi_env env, napi_value exports);

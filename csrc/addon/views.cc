@@ -42,8 +42,10 @@
  * the ArrayBuffer), and none of those can be ordered after the glue's own
  * correction, nor prevented: an ArrayBuffer marked untransferable makes
  * Node 24+ abort in its teardown of external ArrayBuffers. Decision: the
- * glue never adjusts V8's count; V8 counts every ArrayBuffer made here as
- * it counts any other:
+ * glue never adjusts V8's count for an ArrayBuffer; V8 counts every
+ * ArrayBuffer made here as it counts any other (the one adjustment the glue
+ * makes is for memory under no ArrayBuffer, added and taken off by the glue
+ * alone: reap.cc):
  *   - a safe view from alloc to free (detach) or collection: alloc+free
  *     never grows the count, and views dropped without free count until
  *     collected, which is the pressure that makes V8 collect them;
@@ -264,10 +266,28 @@ napi_value arena_memory_view(napi_env env, Arena* a, void* data, size_t len) {
   return ab;
 }
 
-/* The fast-mode region-wide ArrayBuffer, tagged as this arena's. */
+/* The region-wide ArrayBuffer was collected: no fast view is left. */
+static void region_object_finalize(napi_env env, void* data, void* hint) {
+  (void)hint;
+  Arena* a = static_cast<Arena*>(data);
+  if (a->region_obj) napi_delete_reference(env, a->region_obj);
+  a->region_obj = nullptr;
+  arena_unref(a);
+}
+
+/* The fast-mode region-wide ArrayBuffer, tagged as this arena's. An
+ * unshared arena also keeps a weak reference to it (reap.cc). */
 napi_value region_view_create(napi_env env, Arena* a) {
   napi_value ab = arena_memory_view(env, a, a->core->base, a->core->capacity);
-  if (ab) napi_type_tag_object(env, ab, &a->tag);
+  if (!ab) return nullptr;
+  napi_type_tag_object(env, ab, &a->tag);
+  if (!a->shared) {
+    a->refs.fetch_add(1, std::memory_order_relaxed);
+    if (napi_add_finalizer(env, ab, a, region_object_finalize, nullptr, &a->region_obj) != napi_ok) {
+      a->region_obj = nullptr;
+      a->refs.fetch_sub(1, std::memory_order_relaxed);
+    }
+  }
   return ab;
 }
 

@@ -162,7 +162,7 @@ describe('any call, any arguments, any order (child process)', () => {
 });
 
 describe("V8's external-memory count (child process, --expose-gc)", () => {
-  // The glue never adjusts V8's count (csrc/addon/views.cc): on Node 24+ a count below zero
+  // The glue never adjusts V8's count for an ArrayBuffer (csrc/addon/views.cc): on Node 24+ a count below zero
   // aborts the process. A crash of any path below shows as a failed fixture run.
   let j: Record<string, any>;
   beforeAll(() => {
@@ -212,4 +212,44 @@ describe('lifecycle stress (child process, --expose-gc)', () => {
       expect(r.counts.dropped).toBeGreaterThan(0);
     }
   }, 180000);
+});
+
+describe('forgotten arenas: unreachable without destroy() (child process, --expose-gc)', () => {
+  // Each arena commits its first pages (about 50-110 KiB of RSS). Unreaped, 50,000 of them would
+  // hold gigabytes; V8 is told what each commits, and every new arena gives back the pages of
+  // the arenas nothing reaches any more (csrc/addon/reap.cc).
+  test('50,000 undestroyed 256 MiB safe dlmalloc arenas in an async loop: RSS stays bounded', () => {
+    const j = ok('forgotten.js', ['loop', 'safe', 'dlmalloc', '50000', '1000'], ['--expose-gc'], 180000);
+    expect(j.count).toBe(50000);
+    expect(j.peakGrowthMiB).toBeLessThan(400);
+  }, 180000);
+
+  test('20,000 undestroyed buddy arenas in an async loop, and 1,000 fast-view arenas: RSS stays bounded', () => {
+    const b = ok('forgotten.js', ['loop', 'safe', 'buddy', '20000', '1000'], ['--expose-gc'], 180000);
+    expect(b.peakGrowthMiB).toBeLessThan(600);
+    const f = ok('forgotten.js', ['loop', 'fast', 'dlmalloc', '1000', '100'], ['--expose-gc'], 180000);
+    expect(f.peakGrowthMiB).toBeLessThan(200);
+  }, 180000);
+
+  test('a synchronous loop (finalizers never run in it): each forgotten arena costs well under a reachable one', () => {
+    const held = ok('forgotten.js', ['held', 'safe', 'dlmalloc', '3000'], ['--expose-gc'], 180000);
+    const j = ok('forgotten.js', ['loop', 'safe', 'dlmalloc', '20000', '0'], ['--expose-gc'], 180000);
+    const perArenaKiB = (j.peakGrowthMiB * 1024) / j.count;
+    expect(held.perArenaKiB).toBeGreaterThan(30);
+    expect({ perArenaKiB, held: held.perArenaKiB, ratio: perArenaKiB / held.perArenaKiB < 0.7 }).toEqual({
+      perArenaKiB,
+      held: held.perArenaKiB,
+      ratio: true,
+    });
+  }, 180000);
+
+  test('an arena reachable only through its views keeps their contents while arenas around it are reaped', () => {
+    const j = ok('forgotten.js', ['kept'], ['--expose-gc'], 120000);
+    expect(j.results).toEqual([
+      { views: 'safe', allocator: 'dlmalloc', intact: true, freedLength: 0 },
+      { views: 'safe', allocator: 'buddy', intact: true, freedLength: 0 },
+      { views: 'fast', allocator: 'dlmalloc', intact: true, freedLength: 4096 },
+      { views: 'fast', allocator: 'buddy', intact: true, freedLength: 4096 },
+    ]);
+  }, 120000);
 });

@@ -5,6 +5,7 @@
  * @packageDocumentation
  */
 import { constants as bufferConstants } from 'buffer';
+import { finished } from 'stream';
 
 import { binding, NativeArenaHandle, NativeStats } from './binding';
 import { brandOf, newArenaKey, stamp } from './brand';
@@ -859,6 +860,69 @@ export class Arena {
     }
     if (st !== 0) this.#fail('free', st, view);
     if (this.#tap !== null) this.#tap.free(key);
+  }
+
+  /**
+   * Frees `views` once `operation` is done with them, and resolves then: when the promise
+   * settles (fulfilled or rejected), or when the stream is done (`stream.finished`: a writable
+   * stream once it finished or failed, what was written to it consumed; a readable-only stream
+   * once it ended or failed). The way to free a Buffer handed to an asynchronous Node API
+   * (README, "Buffers in flight"): `arena.freeAfter(fs.promises.writeFile(path, b), b)`,
+   * `arena.freeAfter(gzip, ...chunks)` after writing them. The views are checked now, so that
+   * the later free cannot fail for a reason known today; the returned promise rejects with the
+   * error of a free that fails later anyway (the view was freed meanwhile). When the arena was
+   * destroyed meanwhile, there is nothing left to free and it resolves.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `operation` is neither a
+   * promise (a thenable) nor a Node stream, or a view is not a Buffer, TypedArray or DataView.
+   * @throws {@link OffheapValueError} `ERR_INVALID_ARG_VALUE` when two views name one block.
+   * @throws {@link ArenaError} `ERR_ARENA_FOREIGN` for a view this arena did not make.
+   * @throws {@link ArenaError} `ERR_ARENA_NOT_ALLOCATED` for a freed, stale or interior view.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
+   */
+  freeAfter(operation: PromiseLike<unknown> | NodeJS.ReadableStream | NodeJS.WritableStream, ...views: ArenaView[]): Promise<void> {
+    const M = 'freeAfter';
+    this.#alive(M);
+    const op = operation as unknown as Record<string, unknown> | null;
+    const isThenable = op !== null && typeof op === 'object' && typeof op['then'] === 'function';
+    const isStream =
+      op !== null && typeof op === 'object' && typeof op['on'] === 'function' &&
+      (typeof op['write'] === 'function' || typeof op['read'] === 'function');
+    if (!isThenable && !isStream) throw typeError(M, 'operation', 'a promise or a Node stream', operation);
+    const blocks = new Set<number | ArrayBufferLike>();
+    for (const view of views) {
+      const v = this.#view(M, view);
+      let st: number;
+      if (this.#safe) st = this.#h.validate(v.buffer, v.byteOffset);
+      else st = v.buffer !== this.#region ? ST_FOREIGN : this.#h.validate(v.byteOffset);
+      if (st !== 0) this.#fail(M, st, view);
+      const key = this.#blockKey(v);
+      if (blocks.has(key)) throw valueError(M, 'views', 'views of distinct blocks', view);
+      blocks.add(key);
+    }
+    return new Promise<void>((resolve, reject) => {
+      const done = (): void => {
+        let first: unknown = null;
+        for (const view of views) {
+          if (this.#destroyed) break;
+          try {
+            this.free(view);
+          } catch (e) {
+            if ((e as { code?: unknown }).code === 'ERR_ARENA_DESTROYED') break;
+            first ??= e;
+          }
+        }
+        if (first !== null) reject(first);
+        else resolve();
+      };
+      if (isThenable) {
+        (operation as PromiseLike<unknown>).then(done, done);
+      } else {
+        const writable = typeof op?.['write'] === 'function';
+        finished(operation as NodeJS.ReadableStream, { readable: !writable }, () => done());
+      }
+    });
   }
 
   /**

@@ -10,6 +10,7 @@
  *   views.cc   the ArrayBuffers over arena memory, their type tags and finalizers
  *   shared.cc  shared arenas: the registry that attach() searches
  *   addon.cc   module init, the constants lib/ reads, per-environment state
+ *   reap.cc    forgotten arenas: what V8 is told, and pages of unreachable arenas given back
  */
 #ifndef OFFHEAP_ADDON_ARENA_H
 #define OFFHEAP_ADDON_ARENA_H

@@ -34,7 +34,7 @@ export class ArenaError extends Error {
   readonly code: ArenaErrorCode;
   /** For ERR_ARENA_OOM: the bytes requested. */
   declare readonly requested?: number;
-  /** For ERR_ARENA_OOM: the largest free block at the time of failure. */
+  /** For ERR_ARENA_OOM: the largest `alloc(n)` that would have succeeded at the time of failure. */
   declare readonly largestFree?: number;
 
   constructor(code: ArenaErrorCode, message: string, extra?: { requested?: number; largestFree?: number }) {
@@ -134,13 +134,13 @@ export function statusError(method: string, status: number, value: unknown, larg
   switch (status) {
     case ST_OOM: {
       const lf = largestFree ? largestFree() : 0;
-      // largestFree bounds the largest request from above: a block that large
-      // may still not hold the request once the allocator's per-block overhead
-      // and alignment are counted, and the message must then say so.
+      // largestFree is the largest plain alloc() that succeeds now (stats().largestFree). An
+      // aligned allocation, or a realloc that must move its block, can fail below it: alignment
+      // padding, or the old block still held while the new one is found.
       const why =
         typeof value === 'number' && lf >= value
-          ? `the largest free block (${lf} bytes) cannot hold that many with the allocator's per-block overhead and alignment`
-          : `largest free block is ${lf} bytes`;
+          ? `an allocation of ${lf} bytes would succeed, but alignment or moving the block needs more`
+          : `the largest allocation that can succeed is ${lf} bytes`;
       return new ArenaError(
         'ERR_ARENA_OOM',
         `${method}: out of memory: requested ${describe(value)} bytes, ${why}`,

@@ -105,9 +105,18 @@ static inline size_t words_for(size_t nbits) { return nbits / 64 + (nbits % 64 !
  *    zero_known is the number of set bits (every set and clear goes through
  *    zero_mark / zero_unmark, which count actual transitions only), and
  *    zero_known_min <= zero_known is the smallest value zero_known has had
- *    since buddy_init (kept across buddy_reset, like peak_used_bytes). Since
- *    a known-zero page lies wholly in free-list blocks, zero_known pages <=
- *    list_bytes, so used bytes <= region - zero_known pages ("committed").
+ *    since buddy_init or buddy_restart (kept across buddy_reset, like
+ *    peak_used_bytes). Since a known-zero page lies wholly in free-list
+ *    blocks, zero_known pages <= list_bytes, so used bytes <= region -
+ *    zero_known pages ("committed").
+ * I7 Dirty journal (BUDDY_TRACK_ZERO). Unless dirty_all is set, every page
+ *    wholly inside the region whose zero bit is clear lies in a word w of
+ *    zero_bits whose bit w of dirty_sum is set, and dirty_log[0 .. dirty_count)
+ *    lists exactly the words whose dirty_sum bit is set, each once. (A word
+ *    may stay listed after its pages became zero again.) zero_unmark keeps
+ *    it so; dirty_all is set when the region was not given zeroed. So
+ *    buddy_restart finds the pages written since the last restart without
+ *    reading the zero bitmap of the whole region.
  */
 struct buddy {
   uint64_t magic;        /* BUDDY_MAGIC while the instance lives */
@@ -140,6 +149,10 @@ struct buddy {
   size_t zero_pages;
   uintptr_t zero_first_page;
   unsigned zero_shift;   /* log2 of the zero-tracking page: max(12, min_shift) */
+  uint64_t* dirty_sum;   /* I7: one bit per word of zero_bits */
+  uint64_t* dirty_log;   /* I7: words of zero_bits, words_for(zero_pages) entries */
+  size_t dirty_count;    /* I7 */
+  int dirty_all;         /* I7 */
 
   uintptr_t head[BUDDY_MAX_ORDERS]; /* I3 */
   uintptr_t tail[BUDDY_MAX_ORDERS];
@@ -267,6 +280,12 @@ static inline void zero_unmark(buddy_t* b, size_t i) {
   if (*w & m) {
     *w &= ~m;
     if (--b->zero_known < b->zero_known_min) b->zero_known_min = b->zero_known;
+    size_t x = i >> 6; /* I7: the word goes in the journal once */
+    uint64_t sm = (uint64_t)1 << (x & 63);
+    if (!(b->dirty_sum[x >> 6] & sm)) {
+      b->dirty_sum[x >> 6] |= sm;
+      b->dirty_log[b->dirty_count++] = x;
+    }
   }
 }
 
@@ -691,7 +710,9 @@ size_t buddy_meta_size(size_t region_size, size_t min_block) {
   size_t split_words = 0;
   for (unsigned j = 0; 6 * j < top; j++) split_words += ((granules - 1) >> (6 * j + 6)) + 2;
   size_t pages = ((usable - 1) >> zero_shift_for(L)) + 2;
-  return HEADER_BYTES + 8 * (split_words + words_for(granules) + words_for(pages));
+  /* zero bits, the dirty journal (one entry per word of them) and its summary */
+  size_t zw = words_for(pages);
+  return HEADER_BYTES + 8 * (split_words + words_for(granules) + 2 * zw + words_for(zw));
 }
 
 /* Puts the roots on the free lists: the whole region is free. */
@@ -754,8 +775,9 @@ int buddy_init(buddy_t** out, void* meta, size_t meta_size, void* base, size_t r
   size_t granules = usable >> L;
   unsigned zs = zero_shift_for(L);
   size_t pages = (size_t)(((hi - 1) >> zs) - (lo >> zs) + 1);
-  size_t need =
-      HEADER_BYTES + 8 * (words_for(split_nbits) + words_for(granules) + words_for(pages));
+  size_t zw = words_for(pages);
+  size_t need = HEADER_BYTES +
+                8 * (words_for(split_nbits) + words_for(granules) + 2 * zw + words_for(zw));
   uintptr_t m = (uintptr_t)meta;
   /* The documented contract is buddy_meta_size (independent of the base);
    * the layout for this base uses `need` <= that of it. */
@@ -785,7 +807,12 @@ int buddy_init(buddy_t** out, void* meta, size_t meta_size, void* base, size_t r
   }
   b->check_message = "";
   b->meta_bytes = need;
+  /* The dirty journal and its summary first, then the three bitmaps (the
+   * zero bits last). */
   uint64_t* words = (uint64_t*)((char*)meta + HEADER_BYTES);
+  b->dirty_log = words;
+  b->dirty_sum = words + zw;
+  words += zw + words_for(zw);
   b->split_bits = words;
   b->split_nbits = split_nbits;
   b->alloc_bits = words + words_for(split_nbits);
@@ -794,6 +821,8 @@ int buddy_init(buddy_t** out, void* meta, size_t meta_size, void* base, size_t r
   b->zero_pages = pages;
   b->zero_first_page = lo >> zs;
   b->zero_shift = zs;
+  b->dirty_count = 0;
+  b->dirty_all = (c.flags & BUDDY_TRACK_ZERO) && !(c.flags & BUDDY_REGION_ZEROED);
   for (unsigned j = 0; 6 * j < top; j++) {
     b->split_word0[j] = split_word0[j];
     b->split_origin[j] = g_lo >> (6 * j + 6);
@@ -823,6 +852,141 @@ int buddy_reset(buddy_t* b) {
   /* Known-zero pages are free and untouched, so their bits stay; the links
    * pushed now dirty the pages they land on (list_push). */
   return leave(b, push_roots(b));
+}
+
+/* Sorts the journal's words ascending (heapsort: no libc, no recursion). */
+static void sift_down(uint64_t* v, size_t r, size_t m) {
+  for (;;) {
+    size_t c = 2 * r + 1;
+    if (c >= m) return;
+    if (c + 1 < m && v[c + 1] > v[c]) c++;
+    if (v[r] >= v[c]) return;
+    uint64_t t = v[r];
+    v[r] = v[c];
+    v[c] = t;
+    r = c;
+  }
+}
+static void sort_words(uint64_t* v, size_t n) {
+  for (size_t i = n / 2; i-- > 0;) sift_down(v, i, n);
+  for (size_t m = n; m > 1; m--) {
+    uint64_t t = v[0];
+    v[0] = v[m - 1];
+    v[m - 1] = t;
+    sift_down(v, 0, m - 1);
+  }
+}
+
+/* The pages of zero word x that lie wholly inside the region. */
+static uint64_t inside_mask(const buddy_t* b, size_t x) {
+  uint64_t m = ~(uint64_t)0;
+  size_t first = 64 * x;
+  if (x == words_for(b->zero_pages) - 1 && b->zero_pages % 64) m >>= 64 - b->zero_pages % 64;
+  if (!page_inside(b, zero_page_start(b, first))) m &= ~(uint64_t)1;
+  size_t last = first + 63 < b->zero_pages ? first + 63 : b->zero_pages - 1;
+  if (!page_inside(b, zero_page_start(b, last))) m &= ~((uint64_t)1 << (last - first));
+  return m;
+}
+
+/* Keeps or releases the dirty pages of zero word x (lowest first, while
+ * *keep pages of budget last); 1 when some stay dirty. */
+static int settle_word(buddy_t* b, size_t x, size_t* keep, int (*release)(void*, size_t, void*),
+                       void* arg, buddy_reset_work* w) {
+  uint64_t dirty = ~b->zero_bits[x] & inside_mask(b, x);
+  int left = 0;
+  while (dirty) {
+    unsigned s = ctz64(dirty);
+    uint64_t from = dirty >> s;
+    unsigned len = ~from == 0 ? 64 - s : ctz64(~from);
+    uint64_t run = (len == 64 ? ~(uint64_t)0 : (((uint64_t)1 << len) - 1)) << s;
+    dirty &= ~run;
+    unsigned hold = (size_t)len < *keep ? len : (unsigned)*keep;
+    *keep -= hold;
+    if (hold) left = 1;
+    if (hold == len) continue;
+    size_t i0 = 64 * x + s + hold;
+    size_t bytes = (size_t)(len - hold) << b->zero_shift;
+    if (release && release((void*)zero_page_start(b, i0), bytes, arg) == 0) {
+      for (size_t i = i0; i < 64 * x + s + len; i++) zero_mark(b, i);
+      w->released_bytes += bytes;
+    } else {
+      left = 1;
+    }
+  }
+  return left;
+}
+
+int buddy_restart(buddy_t* b, size_t keep_bytes, int (*release)(void* ptr, size_t length, void* arg),
+                  void* arg, buddy_reset_work* work) {
+  buddy_reset_work w = {0, 0};
+  if (work) *work = w;
+  int r = enter(b);
+  if (r != BUDDY_OK) return r;
+  /* I1, I2: the tree as it is now is the only place split and alloc bits
+   * are set (besides edge nodes); clear them node by node. */
+  struct { uintptr_t a; unsigned k; } stack[2 * BUDDY_MAX_ORDERS + 2];
+  for (uintptr_t root = b->base; root < b->end;) {
+    unsigned rk = root_order_at(b, root), n = 0;
+    stack[n].a = root;
+    stack[n++].k = rk;
+    while (n > 0) {
+      n--;
+      uintptr_t a = stack[n].a;
+      unsigned k = stack[n].k;
+      w.meta_words++;
+      if (split_get(b, k, a)) {
+        split_clear(b, k, a);
+        stack[n].a = a + block_size(b, k - 1);
+        stack[n++].k = k - 1;
+        stack[n].a = a;
+        stack[n++].k = k - 1;
+      } else if (alloc_get(b, a)) {
+        bit_clear(b->alloc_bits, granule_of(b, a));
+      }
+    }
+    root += block_size(b, rk);
+  }
+  memset(b->head, 0, sizeof b->head);
+  memset(b->tail, 0, sizeof b->tail);
+  memset(b->count, 0, sizeof b->count);
+  memset(b->cache_count, 0, sizeof b->cache_count);
+  memset(b->cache, 0, sizeof b->cache);
+  b->nonempty = 0;
+  b->list_bytes = b->cached_bytes = b->alloc_leaves = 0;
+  /* I7: the pages written since the last restart, lowest first; the lowest
+   * keep_bytes worth stay dirty (the next blocks come from the bottom). */
+  if (tracking_zero(b)) {
+    size_t keep = keep_bytes >> b->zero_shift, zw = words_for(b->zero_pages), kept = 0;
+    if (b->dirty_all) {
+      memset(b->dirty_sum, 0, 8 * words_for(zw));
+      b->dirty_count = 0;
+      for (size_t x = 0; x < zw; x++) {
+        w.meta_words++;
+        if (settle_word(b, x, &keep, release, arg, &w)) {
+          b->dirty_sum[x >> 6] |= (uint64_t)1 << (x & 63);
+          b->dirty_log[b->dirty_count++] = x;
+        }
+      }
+      b->dirty_all = 0;
+    } else {
+      sort_words(b->dirty_log, b->dirty_count);
+      for (size_t j = 0; j < b->dirty_count; j++) {
+        size_t x = (size_t)b->dirty_log[j];
+        w.meta_words++;
+        if (settle_word(b, x, &keep, release, arg, &w))
+          b->dirty_log[kept++] = x;
+        else
+          b->dirty_sum[x >> 6] &= ~((uint64_t)1 << (x & 63));
+      }
+      b->dirty_count = kept;
+    }
+  }
+  r = push_roots(b);
+  b->zero_known_min = b->zero_known;
+  b->peak_used_bytes = 0;
+  b->zero_filled_bytes = 0;
+  if (work) *work = w;
+  return leave(b, r);
 }
 
 /* ---- allocation ---------------------------------------------------------------------- */
@@ -1431,6 +1595,25 @@ static const char* check_all(buddy_t* b) {
     return "I6: zero_known disagrees with the zero bitmap";
   if (b->zero_known_min > b->zero_known)
     return "I6: zero_known_min is above zero_known";
+  if (tracking_zero(b)) {
+    size_t nsum = words_for(zw);
+    if (b->dirty_count > zw || popcount_bits(b->dirty_sum, 64 * nsum) != b->dirty_count)
+      return "I7: the dirty journal's count disagrees with its summary";
+    /* each entry's bit is taken off as it is visited, so a repeated entry
+     * finds it gone; the bits are put back after */
+    size_t j = 0;
+    for (; j < b->dirty_count; j++) {
+      uint64_t x = b->dirty_log[j];
+      if (x >= zw || !bit_get(b->dirty_sum, (size_t)x)) break;
+      bit_clear(b->dirty_sum, (size_t)x);
+    }
+    for (size_t i = 0; i < j; i++) bit_set(b->dirty_sum, (size_t)b->dirty_log[i]);
+    if (j < b->dirty_count) return "I7: a dirty journal entry is repeated or not in the summary";
+    if (!b->dirty_all)
+      for (size_t x = 0; x < zw; x++)
+        if ((~b->zero_bits[x] & inside_mask(b, x)) && !bit_get(b->dirty_sum, x))
+          return "I7: a dirty page's word is not in the dirty journal";
+  }
   return NULL;
 }
 

@@ -150,6 +150,25 @@ void buddy_destroy(buddy_t* b);
  * BUDDY_OK or BUDDY_E_INVALID. */
 int buddy_reset(buddy_t* b);
 
+/* What buddy_restart did: bytes given to `release`, and the tree nodes and
+ * words of the dirty journal it visited. Both grow with the blocks in use
+ * and the pages written since the last restart, never with the region. */
+typedef struct buddy_reset_work {
+  size_t released_bytes;
+  size_t meta_words;
+} buddy_reset_work;
+/* Frees everything at once, in time proportional to the blocks now in the
+ * tree and the pages written since buddy_init or the last restart (not to
+ * the region): the instance is then as after buddy_init, peaks and
+ * zero_filled_bytes included, except for zero tracking, which stays exact:
+ * of the pages not known zero, the lowest `keep_bytes` worth stay as they are
+ * (dirty: zeroed requests clear them), the others are offered to `release`
+ * (as buddy_trim does; NULL releases none) and are known zero once it
+ * accepts. The roots' links then dirty their first pages, as at init.
+ * *work (may be NULL) gets what was done. BUDDY_OK, BUDDY_E_INVALID or
+ * BUDDY_E_CORRUPTED (nothing changed). */
+int buddy_restart(buddy_t* b, size_t keep_bytes, int (*release)(void* ptr, size_t length, void* arg),
+                  void* arg, buddy_reset_work* work);
 /* ---- allocation ---------------------------------------------------------- */
 
 /* A block of at least n bytes (n = 0 gives a minimum block), aligned to its

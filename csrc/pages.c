@@ -62,6 +62,13 @@
  *    number of pages.
  * I5 Header. The layout (offsets of the bitmaps and levels, meta_bytes) is
  *    the one layout_for() gives for N pages.
+ * I6 Untouched gap. 0 <= gap_lo <= gap_hi <= N, and every page of
+ *    [gap_lo, gap_hi) is free and known zero (so its used and zero bits, and
+ *    every tree node whose span lies inside it, hold what pages_init wrote).
+ *    pages_alloc keeps it so (a run that reaches into the gap moves the end
+ *    it came from: the heap's segments come from the bottom, large chunks
+ *    from the top), and pages_reset then works on [0, gap_lo) and
+ *    [gap_hi, N) only: what was touched since the last reset, not the region.
  */
 #include "pages.h"
 
@@ -163,6 +170,7 @@ struct pages {
   size_t zero_known_min;   /* I2 */
   size_t free_runs;        /* I4 */
   size_t zero_filled_bytes; /* I4 */
+  size_t gap_lo, gap_hi;   /* I6 */
 };
 
 #define HEADER_BYTES ((sizeof(struct pages) + HEADER_ALIGN - 1) & ~(size_t)(HEADER_ALIGN - 1))
@@ -503,6 +511,9 @@ int pages_init(pages_t** out, void* meta, size_t meta_size, void* base, size_t r
   for (unsigned l = 0; l < MAX_LEVELS; l++) p->level_off[l] = L.level_off[l];
   p->zero_known = p->zero_known_min = (flags & PAGES_REGION_ZEROED) ? L.npages : 0;
   p->free_runs = 1;
+  /* I6: with a region not known zero, every page counts as touched. */
+  p->gap_lo = (flags & PAGES_REGION_ZEROED) ? 0 : L.npages;
+  p->gap_hi = L.npages;
   size_t pad = 64 * L.nwords - L.npages;
   if (pad) {
     uint64_t pm = ALL << (64 - pad); /* the padding bits of the last word */
@@ -565,6 +576,13 @@ void* pages_alloc(pages_t* p, size_t length, unsigned flags) {
   mark_used(p, a, e, 1);
   p->used_pages += n;
   p->free_runs = p->free_runs - 1 + (size_t)left + (size_t)right;
+  /* I6: the gap keeps the piece on the side the run did not come from. */
+  if (a < p->gap_hi && e > p->gap_lo) {
+    if (place == PAGES_LOW)
+      p->gap_lo = e < p->gap_hi ? e : p->gap_hi;
+    else
+      p->gap_hi = a > p->gap_lo ? a : p->gap_lo;
+  }
   return (void*)(p->base + (a << PAGE_SHIFT));
 }
 
@@ -626,6 +644,72 @@ int pages_trim(pages_t* p, int (*release)(void* ptr, size_t length, void* arg), 
   return PAGES_OK;
 }
 
+int pages_touched(pages_t* p, size_t* lo_end, size_t* hi_start) {
+  int r = enter_any(p);
+  if (r != PAGES_OK) return r;
+  if (lo_end) *lo_end = p->gap_lo << PAGE_SHIFT;
+  if (hi_start) *hi_start = p->gap_hi << PAGE_SHIFT;
+  return PAGES_OK;
+}
+
+/* Keeps or releases the dirty (not known zero) pages of [from, to), lowest
+ * first: kept while *keep pages of budget last, released (and then known
+ * zero) after. Tallies into *w; *kept_end gets the end of the highest page
+ * that stays dirty. */
+static void settle_dirty(pages_t* p, size_t from, size_t to, size_t* keep,
+                         int (*release)(void*, size_t, void*), void* arg, pages_reset_work* w,
+                         size_t* kept_end) {
+  size_t s, len;
+  for (size_t k = from; next_run(p, SEL_DIRTY, k, to, &s, &len); k = s + len) {
+    size_t hold = len < *keep ? len : *keep;
+    *keep -= hold;
+    if (hold) *kept_end = s + hold;
+    size_t rs = s + hold, e = s + len;
+    if (rs == e) continue;
+    if (release && release((void*)(p->base + (rs << PAGE_SHIFT)), (e - rs) << PAGE_SHIFT, arg) == 0) {
+      for (size_t x = rs >> 6; x <= (e - 1) >> 6; x++) p->zero_known += kz_set(p, x, range_mask(x, rs, e));
+      w->released_bytes += (e - rs) << PAGE_SHIFT;
+    } else {
+      *kept_end = e;
+    }
+  }
+}
+
+int pages_reset(pages_t* p, size_t keep_bytes, int (*release)(void* ptr, size_t length, void* arg),
+                void* arg, pages_reset_work* work) {
+  pages_reset_work w = {0, 0};
+  int r = enter(p);
+  if (work) *work = w;
+  if (r != PAGES_OK) return r;
+  size_t keep = keep_bytes >> PAGE_SHIFT, none = 0, kept_end = 0, top_end = 0;
+  size_t lo = p->gap_lo, hi = p->gap_hi, n = p->npages;
+  /* Dirty pages of the bottom part: the lowest `keep` of them stay (the next
+   * heap's segments come from the bottom), the rest go back; those of the
+   * top part (large chunks) all go back, so the new gap reaches the top.
+   * Only the touched parts are visited (I6). */
+  if (lo > 0) settle_dirty(p, 0, lo, &keep, release, arg, &w, &kept_end);
+  if (hi < n) settle_dirty(p, hi, n, &none, release, arg, &w, &top_end);
+  /* Every page free: the used words of the touched parts and their ancestors. */
+  if (lo > 0) {
+    mark_used(p, 0, lo, 0);
+    w.meta_words += ((lo - 1) >> 6) + 1 + p->top;
+  }
+  if (hi < n) {
+    mark_used(p, hi, n, 0);
+    w.meta_words += ((n - 1) >> 6) - (hi >> 6) + 1 + p->top;
+  }
+  p->used_pages = 0;
+  p->free_runs = 1;
+  p->zero_known_min = p->zero_known;
+  p->zero_filled_bytes = 0;
+  /* I6: what stays dirty lies below kept_end, or in the old top part when
+   * `release` refused some of it (released pages are known zero). */
+  p->gap_lo = kept_end;
+  p->gap_hi = top_end ? hi : n;
+  if (work) *work = w;
+  return PAGES_OK;
+}
+
 /* ---- statistics and check --------------------------------------------------------------- */
 
 int pages_stats(pages_t* p, pages_stats_t* out) {
@@ -677,6 +761,12 @@ static const char* check_all(const pages_t* p) {
   if (kz != p->zero_known) return "I2: zero_known disagrees with the zero bitmap";
   if (p->zero_known_min > p->zero_known) return "I2: zero_known_min is above zero_known";
   if (runs != p->free_runs) return "I4: free_runs disagrees with the used bitmap";
+  if (p->gap_lo > p->gap_hi || p->gap_hi > p->npages) return "I6: the untouched gap is out of range";
+  for (size_t k = p->gap_lo; k < p->gap_hi; k = (k | 63) + 1) {
+    size_t e = p->gap_hi < ((k | 63) + 1) ? p->gap_hi : (k | 63) + 1, x = k >> 6;
+    uint64_t m = range_mask(x, k, e);
+    if ((u[x] & m) != 0 || (kz_word(p, x) & m) != m) return "I6: a page of the untouched gap is used or dirty";
+  }
   if ((p->zero_filled_bytes & (PAGES_PAGE - 1)) != 0)
     return "I4: zero_filled_bytes is not a whole number of pages";
   for (unsigned l = 1; l <= p->top; l++) {

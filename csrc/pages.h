@@ -98,6 +98,32 @@ int pages_validate(pages_t* p, const void* ptr, size_t length);
 int pages_trim(pages_t* p, int (*release)(void* ptr, size_t length, void* arg), void* arg,
                size_t* released);
 
+/* What pages_reset did: bytes given to `release`, and words of metadata it
+ * rewrote (used words and tree nodes). Both grow with what was touched since
+ * the last reset, never with the region. */
+typedef struct pages_reset_work {
+  size_t released_bytes;
+  size_t meta_words;
+} pages_reset_work;
+
+/* Every run is freed at once, in time proportional to the pages touched
+ * since pages_init or the last pages_reset (not to the region): the
+ * instance is then as after pages_init, except for zero tracking, which
+ * stays exact: of the pages not known zero, the lowest `keep_bytes` worth
+ * stay as they are (dirty: a PAGES_ZEROED request clears them), the others
+ * are offered to `release` (as pages_trim does; NULL releases none) and are
+ * known zero once it accepts. The peak of committed starts again from now.
+ * *work (may be NULL) gets what was done. PAGES_OK, PAGES_E_INVALID or
+ * PAGES_E_CORRUPTED (nothing changed). */
+int pages_reset(pages_t* p, size_t keep_bytes, int (*release)(void* ptr, size_t length, void* arg),
+                void* arg, pages_reset_work* work);
+
+/* Bytes from the region's start: pages at or beyond *lo_end and below
+ * *hi_start have not been handed out since pages_init or the last
+ * pages_reset, and read as zeros (the caller's own per-page metadata is
+ * untouched there too). Works on a corrupted instance. */
+int pages_touched(pages_t* p, size_t* lo_end, size_t* hi_start);
+
 typedef struct pages_stats {
   size_t region_bytes;      /* bytes managed */
   size_t meta_bytes;        /* bytes of metadata the instance uses */

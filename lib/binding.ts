@@ -97,6 +97,8 @@ export interface NativeBinding {
     minBlock: number,
     tuning: number[],
     shared: boolean,
+    /** bytes a reset keeps committed (0 .. capacity; absent: 2 MiB, at most the capacity) */
+    retain?: number,
   ): NativeArenaHandle | number;
   /** A handle over the shared arena with this serial, in this thread; or a negative status. */
   attach(serial: number): NativeArenaHandle | number;

@@ -399,8 +399,10 @@ static napi_value make_handle(napi_env env, Arena* a) {
   return h;
 }
 
-/* create(kind, capacity, safe, minBlock, tuning, shared) -> handle | negative status;
- * tuning: a flat array of {param, value} pairs for the dlmalloc heap */
+/* create(kind, capacity, safe, minBlock, tuning, shared[, retain]) -> handle | negative status;
+ * tuning: a flat array of {param, value} pairs for the dlmalloc heap; retain:
+ * bytes a reset keeps committed (0 .. capacity; absent: OH_RETAIN_DEFAULT, at
+ * most the capacity) */
 static Napi::Value Create(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 6 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsBoolean() ||
@@ -421,6 +423,13 @@ static Napi::Value Create(const Napi::CallbackInfo& info) {
   cfg.min_block = (size_t)min_block;
   cfg.shared = shared;
   cfg.spares = !safe && !shared;
+  cfg.retain = cfg.capacity < OH_RETAIN_DEFAULT ? cfg.capacity : OH_RETAIN_DEFAULT;
+  if (info.Length() > 6 && !info[6].IsUndefined()) {
+    if (!info[6].IsNumber()) return Napi::Number::New(env, OH_INVALID);
+    double r = info[6].As<Napi::Number>().DoubleValue();
+    if (!(r >= 0) || r > cap || r != std::floor(r)) return Napi::Number::New(env, OH_INVALID);
+    cfg.retain = (size_t)r;
+  }
   Napi::Array t = info[4].As<Napi::Array>();
   if (t.Length() % 2 != 0 || t.Length() > 2 * OH_MAX_TUNING) return Napi::Number::New(env, OH_INVALID);
   for (uint32_t i = 0; i < t.Length(); i += 2) {

@@ -635,6 +635,79 @@ TEST(a_16_tib_region_uses_the_wide_tree_levels) {
 
 /* ---- damaged metadata ------------------------------------------------------------------------ */
 
+/* pages_reset: the instance is as after pages_init (stats, check), the
+ * lowest keep_bytes of dirty bottom pages stay dirty, everything else
+ * written is released and known zero; only the touched parts are visited
+ * (pages_touched). */
+static int count_release(void* ptr, size_t length, void* arg) {
+  madvise(ptr, length, MADV_DONTNEED);
+  *(size_t*)arg += length;
+  return 0;
+}
+
+TEST(reset_frees_all_keeping_the_lowest_dirty_pages) {
+  pfix f;
+  size_t size = 256 * MIB;
+  CHECK_EQ_SZ(pfix_open(&f, size, PAGES_REGION_ZEROED | PAGES_META_ZEROED), PAGES_OK);
+  pages_stats_t fresh;
+  pages_stats(f.p, &fresh);
+  for (int round = 0; round < 3; round++) {
+    void* lo = pages_alloc(f.p, 40 * PG, PAGES_LOW);
+    void* lo2 = pages_alloc(f.p, 30 * PG, PAGES_LOW);
+    void* hi = pages_alloc(f.p, 50 * PG, PAGES_HIGH | PAGES_ZEROED);
+    CHECK(lo && lo2 && hi);
+    memset(lo, 0xAA, 40 * PG);
+    memset(lo2, 0xAA, 30 * PG);
+    memset(hi, 0xAA, 50 * PG);
+    CHECK_EQ_SZ(pages_free(f.p, lo2, 30 * PG, 0), PAGES_OK); /* free, dirty */
+    size_t lo_end, hi_start;
+    CHECK_EQ_SZ(pages_touched(f.p, &lo_end, &hi_start), PAGES_OK);
+    CHECK(lo_end >= 70 * PG && lo_end <= 80 * PG);
+    CHECK_EQ_SZ(hi_start, size - 50 * PG);
+    size_t released = 0;
+    pages_reset_work w;
+    CHECK_EQ_SZ(pages_reset(f.p, 50 * PG, count_release, &released, &w), PAGES_OK);
+    CHECK_EQ_SZ(released, w.released_bytes);
+    CHECK_EQ_SZ(released, (70 - 50 + 50) * PG); /* 20 bottom pages past the budget, the top run */
+    CHECK(w.meta_words < 64);
+    pages_stats_t s;
+    pages_stats(f.p, &s);
+    CHECK_EQ_SZ(s.used_bytes, 0);
+    CHECK_EQ_SZ(s.free_runs, 1);
+    CHECK_EQ_SZ(s.largest_free, fresh.largest_free);
+    CHECK_EQ_SZ(s.zero_known_bytes, size - 50 * PG);
+    CHECK_EQ_SZ(s.peak_committed_bytes, 50 * PG);
+    CHECK_EQ_SZ(pages_check(f.p), PAGES_OK);
+    CHECK_EQ_SZ(pages_touched(f.p, &lo_end, &hi_start), PAGES_OK);
+    CHECK_EQ_SZ(lo_end, 50 * PG);
+    CHECK_EQ_SZ(hi_start, size);
+    /* the kept pages are dirty: a zeroed run over them is cleared */
+    void* z = pages_alloc(f.p, 60 * PG, PAGES_LOW | PAGES_ZEROED);
+    CHECK(z == f.base);
+    const unsigned char* b = z;
+    int zero = 1;
+    for (size_t i = 0; i < 60 * PG; i++) zero &= b[i] == 0;
+    CHECK(zero);
+    CHECK_EQ_SZ(pages_reset(f.p, 0, count_release, &released, NULL), PAGES_OK);
+  }
+  /* a high run of nearly the whole region and a low one under it: the two
+   * touched parts meet, and every page handed out counts as written */
+  void* top = pages_alloc(f.p, size - 8 * PG, PAGES_HIGH);
+  CHECK(top != NULL);
+  void* low = pages_alloc(f.p, 4 * PG, PAGES_LOW);
+  CHECK(low == f.base);
+  CHECK_EQ_SZ(pages_free(f.p, top, size - 8 * PG, 0), PAGES_OK);
+  CHECK_EQ_SZ(pages_check(f.p), PAGES_OK);
+  size_t released = 0;
+  CHECK_EQ_SZ(pages_reset(f.p, 0, count_release, &released, NULL), PAGES_OK);
+  CHECK_EQ_SZ(released, size - 4 * PG);
+  pages_stats_t s;
+  pages_stats(f.p, &s);
+  CHECK_EQ_SZ(s.zero_known_bytes, size);
+  CHECK_EQ_SZ(pages_check(f.p), PAGES_OK);
+  pfix_close(&f);
+}
+
 TEST(damaged_metadata_is_found_and_then_every_call_refuses) {
   pfix f;
   CHECK_EQ_SZ(pfix_open(&f, 4096 * PG, 0), PAGES_OK);
@@ -706,6 +779,7 @@ int main(void) {
   RUN(trim_releases_exactly_the_free_runs_not_known_zero);
   RUN_FORKED(zero_reading_metadata_of_a_huge_region_stays_untouched);
   RUN_FORKED(a_16_tib_region_uses_the_wide_tree_levels);
+  RUN(reset_frees_all_keeping_the_lowest_dirty_pages);
   RUN(damaged_metadata_is_found_and_then_every_call_refuses);
   return test_summary("pages_basic");
 }

@@ -66,6 +66,26 @@ static int reserve_region(oh_arena* a) {
 
 /* ---- the allocator over the region ---------------------------------------- */
 
+/* A new heap over the page provider as it is; the live map reads as zeros
+ * when livemap_zeroed. */
+static int dl_heap_init(oh_arena* a, int livemap_zeroed) {
+  /* Unlocked: the arena serialises every call (arena.h). */
+  a->msp = create_mspace_with_state(a->dl_state, mspace_state_size(), 0);
+  if (!a->msp) return OH_INVALID;
+  /* Like glibc's malloc, the heap raises its mmap and trim thresholds as
+   * large blocks are freed, so alloc+free of one large size does not map
+   * and give back pages each time, unless the user chose the thresholds. */
+  int chosen = 0;
+  for (int i = 0; i < a->n_tuning; i++) {
+    if (mspace_set_param(a->msp, a->tuning[i][0], a->tuning[i][1]) != 1) return OH_INVALID;
+    if (a->tuning[i][0] == M_MMAP_THRESHOLD || a->tuning[i][0] == M_TRIM_THRESHOLD) chosen = 1;
+  }
+  if (!chosen && mspace_set_param(a->msp, M_MMAP_DYNAMIC, 1) != 1) return OH_INVALID;
+  int b = livemap_zeroed ? mspace_set_bounds_zeroed(a->msp, a->base, a->capacity, a->livemap, a->livemap_len)
+                         : mspace_set_bounds(a->msp, a->base, a->capacity, a->livemap, a->livemap_len);
+  return b == DL_OK ? OH_OK : OH_INVALID;
+}
+
 /* Makes the allocator over the region. When region and metadata read as
  * zeros (fresh, or released) nothing is cleared, so untouched parts stay
  * uncommitted (a 4 GiB arena's maps would otherwise cost tens of MiB). */
@@ -75,21 +95,8 @@ static int core_init(oh_arena* a) {
     unsigned flags = zeroed ? (PAGES_REGION_ZEROED | PAGES_META_ZEROED) : 0u;
     if (pages_init(&a->pages, a->pages_meta, a->pages_meta_len, a->base, a->capacity, flags) != PAGES_OK)
       return OH_INVALID;
-    /* Unlocked: the arena serialises every call (arena.h). */
-    a->msp = create_mspace_with_state(a->dl_state, mspace_state_size(), 0);
-    if (!a->msp) return OH_INVALID;
-    /* Like glibc's malloc, the heap raises its mmap and trim thresholds as
-     * large blocks are freed, so alloc+free of one large size does not map
-     * and give back pages each time, unless the user chose the thresholds. */
-    int chosen = 0;
-    for (int i = 0; i < a->n_tuning; i++) {
-      if (mspace_set_param(a->msp, a->tuning[i][0], a->tuning[i][1]) != 1) return OH_INVALID;
-      if (a->tuning[i][0] == M_MMAP_THRESHOLD || a->tuning[i][0] == M_TRIM_THRESHOLD) chosen = 1;
-    }
-    if (!chosen && mspace_set_param(a->msp, M_MMAP_DYNAMIC, 1) != 1) return OH_INVALID;
-    int b = zeroed ? mspace_set_bounds_zeroed(a->msp, a->base, a->capacity, a->livemap, a->livemap_len)
-                   : mspace_set_bounds(a->msp, a->base, a->capacity, a->livemap, a->livemap_len);
-    if (b != DL_OK) return OH_INVALID;
+    int h = dl_heap_init(a, (int)zeroed);
+    if (h != OH_OK) return h;
   } else {
     buddy_config cfg;
     memset(&cfg, 0, sizeof cfg);
@@ -121,7 +128,7 @@ static void core_release(oh_arena* a) {
   GIVE_BACK(a->buddy_meta, a->buddy_meta_len);
   GIVE_BACK(a->base, a->capacity);
 #undef GIVE_BACK
-  oh_spares_forget(a);
+  oh_spares_forget(a, 1);
   a->maps_zeroed = zeroed;
   a->released = 1;
   a->live = 0;
@@ -131,7 +138,7 @@ int oh_arena_create(const oh_config* cfg, oh_arena** out) {
   *out = NULL;
   if (!cfg || (cfg->kind != OH_KIND_DLMALLOC && cfg->kind != OH_KIND_BUDDY) || cfg->capacity < OH_PAGE ||
       cfg->capacity % OH_PAGE != 0 || cfg->n_tuning < 0 || cfg->n_tuning > OH_MAX_TUNING ||
-      (cfg->shared && cfg->spares))
+      (cfg->shared && cfg->spares) || cfg->retain > cfg->capacity)
     return OH_INVALID;
   if (cfg->kind == OH_KIND_BUDDY &&
       (cfg->min_block < 16 || (cfg->min_block & (cfg->min_block - 1)) || cfg->min_block > cfg->capacity))
@@ -144,6 +151,7 @@ int oh_arena_create(const oh_config* cfg, oh_arena** out) {
   a->min_block = cfg->kind == OH_KIND_BUDDY ? cfg->min_block : 16;
   memcpy(a->tuning, cfg->tuning, sizeof a->tuning);
   a->n_tuning = cfg->n_tuning;
+  a->retain = cfg->retain;
   a->maps_zeroed = 1;
   a->released = 1; /* nothing to release until core_init */
   int s = reserve_region(a);
@@ -203,7 +211,7 @@ static inline int enter(oh_arena* a, oh_entry* e) {
  * finds every stack empty and every tag clear, and each call reaches the core. */
 static inline void drop_spares_if_damaged(oh_arena* a) {
   if (a->corrupted && !a->sp.dropped) {
-    oh_spares_forget(a);
+    oh_spares_forget(a, 1);
     a->sp.dropped = 1;
   }
 }
@@ -420,6 +428,63 @@ int oh_state(oh_arena* a) {
   return leave(a, &e, s);
 }
 
+static int release_pages(void* ptr, size_t length, void* arg) {
+  (void)arg;
+  return madvise(ptr, length, MADV_DONTNEED) == 0 ? 0 : -1;
+}
+
+/* Clears [p, p + n) of a map outside the region: memset when small, the
+ * whole pages inside it given back when large. Returns the bytes. */
+static size_t clear_map(unsigned char* p, size_t n) {
+  if (n == 0) return 0;
+  if (n > OH_MAP_CLEAR_MAX) {
+    uintptr_t lo = ((uintptr_t)p + OH_PAGE - 1) & ~(uintptr_t)(OH_PAGE - 1);
+    uintptr_t hi = ((uintptr_t)p + n) & ~(uintptr_t)(OH_PAGE - 1);
+    if (hi > lo && madvise((void*)lo, hi - lo, MADV_DONTNEED) == 0) {
+      memset(p, 0, lo - (uintptr_t)p);
+      memset((void*)hi, 0, (uintptr_t)p + n - hi);
+      return n;
+    }
+  }
+  memset(p, 0, n);
+  return n;
+}
+
+/* The reset of a live arena in time of what was used since the last one:
+ * each allocator frees everything from its touched parts, keeping up to
+ * `retain` bytes of written pages (pages_reset, buddy_restart); the live map
+ * is cleared where the heap's page runs were (only there can a chunk have
+ * started); the tag map where tags were written. OH_OK, or the allocator's
+ * refusal: the caller then releases and rebuilds everything. */
+static int fast_reset(oh_arena* a, oh_reset_work* w) {
+  if (a->kind == OH_KIND_DLMALLOC) {
+    size_t lo_end, hi_start;
+    pages_reset_work pw;
+    if (pages_touched(a->pages, &lo_end, &hi_start) != PAGES_OK ||
+        pages_reset(a->pages, a->retain, release_pages, NULL, &pw) != PAGES_OK)
+      return OH_CORRUPTED;
+    w->released_bytes += pw.released_bytes;
+    w->meta_words += pw.meta_words;
+    /* the live map: one bit per 16 bytes from the base, 8 to a byte */
+    size_t lm_end = mspace_livemap_bytes(a->capacity); /* the rest of the mapping is never written */
+    size_t lm_lo = mspace_livemap_bytes(lo_end), lm_hi = hi_start / 128;
+    if (lm_lo > lm_end) lm_lo = lm_end;
+    if (lm_hi < lm_lo) lm_hi = lm_lo;
+    w->map_bytes += clear_map(a->livemap, lm_lo);
+    if (lm_hi < lm_end) w->map_bytes += clear_map(a->livemap + lm_hi, lm_end - lm_hi);
+    if (dl_heap_init(a, 1) != OH_OK) return OH_CORRUPTED;
+  } else {
+    buddy_reset_work bw;
+    int r = buddy_restart(a->buddy, a->retain, release_pages, NULL, &bw);
+    if (r != BUDDY_OK) return r == BUDDY_E_CORRUPTED ? OH_CORRUPTED : OH_INVALID;
+    w->released_bytes += bw.released_bytes;
+    w->meta_words += bw.meta_words;
+  }
+  a->live = 0;
+  a->sp.dropped = 0;
+  return OH_OK;
+}
+
 int oh_reset(oh_arena* a) {
   oh_entry e;
   int s = enter(a, &e);
@@ -427,9 +492,19 @@ int oh_reset(oh_arena* a) {
   /* The new instance starts its peak at zero; stats keep reporting the larger. */
   size_t peak = peak_committed(a);
   if (peak > a->peak_carried) a->peak_carried = peak;
-  core_release(a);
-  s = core_init(a);
-  if (s) a->corrupted = 1;
+  oh_reset_work w = {0, 0, 0, 0};
+  /* The spares first: they are blocks of the allocator that is reset. */
+  w.map_bytes += oh_spares_forget(a, 0);
+  a->live = 0;
+  s = a->released ? OH_INVALID : fast_reset(a, &w);
+  if (s != OH_OK) {
+    /* released, or an allocator that refused: everything back, and anew */
+    w.full = 1;
+    core_release(a);
+    s = core_init(a);
+    if (s) a->corrupted = 1;
+  }
+  a->last_reset = w;
   return leave(a, &e, s);
 }
 
@@ -441,11 +516,6 @@ void oh_destroy(oh_arena* a) {
     a->destroyed = 1;
   }
   leave(a, &e, OH_OK);
-}
-
-static int trim_release(void* ptr, size_t length, void* arg) {
-  (void)arg;
-  return madvise(ptr, length, MADV_DONTNEED) == 0 ? 0 : -1;
 }
 
 int oh_trim(oh_arena* a, size_t* released) {
@@ -460,10 +530,10 @@ int oh_trim(oh_arena* a, size_t* released) {
     mspace_trim(a->msp, 0);
     size_t after = mspace_footprint(a->msp);
     if (before > after) *released += before - after;
-    if (pages_trim(a->pages, trim_release, NULL, &r) == PAGES_OK) *released += r;
+    if (pages_trim(a->pages, release_pages, NULL, &r) == PAGES_OK) *released += r;
     else a->corrupted = 1;
   } else {
-    int t = buddy_trim(a->buddy, trim_release, NULL, &r);
+    int t = buddy_trim(a->buddy, release_pages, NULL, &r);
     if (t == BUDDY_OK) *released += r;
     else if (t == BUDDY_E_CORRUPTED) a->corrupted = 1;
   }

@@ -59,6 +59,11 @@ enum {
  * M_TRIM_THRESHOLD, M_MMAP_THRESHOLD of dlmalloc.h). */
 #define OH_MAX_TUNING 3
 
+/* The bytes of written pages a reset keeps committed by default: dlmalloc's
+ * default trim threshold, the free top a heap keeps rather than give back,
+ * so a per-request arena keeps what one request uses warm the same way. */
+#define OH_RETAIN_DEFAULT ((size_t)2 << 20)
+
 typedef struct oh_config {
   int kind;          /* enum oh_kind */
   size_t capacity;   /* bytes, a positive multiple of 4096 */
@@ -67,7 +72,21 @@ typedef struct oh_config {
   int shared;        /* used from several threads: every entry takes the lock */
   int tuning[OH_MAX_TUNING][2];
   int n_tuning;
+  size_t retain;     /* 0 .. capacity: written bytes oh_reset keeps committed */
 } oh_config;
+
+/* What the last oh_reset did, counted by the core (tests assert on it: the
+ * work of a reset must follow what was used since the one before, never the
+ * capacity): bytes given back to the OS, words of allocator metadata
+ * rewritten or visited, bytes of the arena's own maps (live map, tag map)
+ * cleared; full is 1 when the reset had to release and rebuild everything
+ * (a released arena, or an allocator that refused the fast path). */
+typedef struct oh_reset_work {
+  size_t released_bytes;
+  size_t meta_words;
+  size_t map_bytes;
+  int full;
+} oh_reset_work;
 
 typedef struct oh_arena {
   /* identity and the region: fixed from creation on */
@@ -78,6 +97,7 @@ typedef struct oh_arena {
   size_t min_block;
   int tuning[OH_MAX_TUNING][2];
   int n_tuning;
+  size_t retain;       /* written bytes a reset keeps committed (oh_config) */
 
   /* the lock of shared arenas (lock.h): a word, zero when free */
   void* lock;
@@ -106,6 +126,7 @@ typedef struct oh_arena {
   int maps_zeroed;  /* region and metadata read as zeros (fresh, or released) */
   size_t live;
   size_t peak_carried; /* peak committed bytes of the instances before the last reset */
+  oh_reset_work last_reset; /* what the last oh_reset did */
 
   /* fast arenas: the mailbox and the spares (spares.h) */
   double io[OH_IO_WORDS];
@@ -148,7 +169,13 @@ void oh_io_flush(oh_arena* a);
 /* OH_OK, OH_DESTROYED or OH_CORRUPTED: what every entry point would refuse with. */
 int oh_state(oh_arena* a);
 
-/* Every block freed at once: a fresh allocator over the same region. */
+/* Every block freed at once: afterwards the arena is, to every entry point,
+ * a fresh one over the same region (statistics, check, what fits), except
+ * that up to `retain` bytes of pages written before stay committed (the
+ * lowest ones: where the next blocks go), known not to be zero, so a zeroed
+ * request clears them. The work follows what was used since the last reset
+ * (the allocators' touched parts, the live and tag maps there), not the
+ * capacity; a->last_reset says what was done. */
 int oh_reset(oh_arena* a);
 /* The pages go back now and every later call refuses (OH_DESTROYED); the
  * address range stays reserved until oh_arena_delete. Idempotent. */

@@ -16,6 +16,10 @@ extern "C" {
 #endif
 
 #define OH_PAGE ((size_t)4096)
+/* A written range of the live map or the tag map up to this many bytes is
+ * cleared with memset at a reset, a larger one given back with madvise (a
+ * system call and page faults cost more than clearing a few pages). */
+#define OH_MAP_CLEAR_MAX ((size_t)65536)
 
 /* port.c: the arena whose region the mapping hooks serve, and where
  * custom_abort reports damage. Set for the duration of each call into an
@@ -32,7 +36,10 @@ size_t oh_core_usable(oh_arena* a, size_t off);
 /* spares.c */
 int oh_spares_create(oh_arena* a);       /* the tag map and the stacks */
 void oh_spares_unmap(oh_arena* a);
-void oh_spares_forget(oh_arena* a);      /* the allocator was released: every tag and count 0 */
+/* Every tag and count 0 (the allocator was released, or reset): the tags'
+ * pages go back when give_back_pages or when many were written; returns the
+ * bytes of the tag map cleared or given back. */
+size_t oh_spares_forget(oh_arena* a, int give_back_pages);
 int oh_spares_give_back(oh_arena* a);    /* every spare back to the allocator */
 size_t oh_spares_held(const oh_arena* a);
 /* The tag of the block at `off` when a block of the scheme starts there, else null. */

@@ -92,6 +92,8 @@ int oh_spares_create(oh_arena* a) {
   }
   a->sp.tags = tags;
   a->sp.tags_len = tags_len;
+  a->sp.tag_lo = tags_len; /* no tag written yet */
+  a->sp.tag_hi = 0;
   a->sp.block = block;
   a->sp.block_len = block_len;
   a->sp.count = (int32_t*)block;
@@ -105,14 +107,29 @@ void oh_spares_unmap(oh_arena* a) {
   memset(&a->sp, 0, sizeof a->sp);
 }
 
-void oh_spares_forget(oh_arena* a) {
-  if (!a->sp.tags) return;
+size_t oh_spares_forget(oh_arena* a, int give_back_pages) {
+  if (!a->sp.tags) return 0;
   /* They leave the live count with the stacks (a count out of range is
    * damage, and counted as nothing). */
   size_t held = oh_spares_held(a);
   a->live = held <= a->live ? a->live - held : 0;
-  if (madvise(a->sp.tags, a->sp.tags_len, MADV_DONTNEED) != 0) memset(a->sp.tags, 0, a->sp.tags_len);
+  size_t cleared = 0;
+  if (a->sp.tag_lo < a->sp.tag_hi) {
+    /* Only the range tags were written in: the pages around it, whole, go
+     * back when asked or when it is large; a small one is cleared in place. */
+    size_t lo = a->sp.tag_lo & ~(OH_PAGE - 1);
+    size_t hi = (a->sp.tag_hi + OH_PAGE - 1) & ~(OH_PAGE - 1);
+    if (hi > a->sp.tags_len) hi = a->sp.tags_len;
+    cleared = hi - lo;
+    if (!(give_back_pages || cleared > OH_MAP_CLEAR_MAX) || madvise(a->sp.tags + lo, cleared, MADV_DONTNEED) != 0) {
+      cleared = a->sp.tag_hi - a->sp.tag_lo;
+      memset(a->sp.tags + a->sp.tag_lo, 0, cleared);
+    }
+  }
+  a->sp.tag_lo = a->sp.tags_len;
+  a->sp.tag_hi = 0;
   memset(a->sp.count, 0, 4 * (OH_SPARE_CLASSES + 1));
+  return cleared;
 }
 
 size_t oh_spares_held(const oh_arena* a) {
@@ -159,7 +176,10 @@ int oh_spares_refill(oh_arena* a, size_t c) {
     unsigned char* p = (unsigned char*)oh_core_malloc(a, t->bytes[c]);
     if (!p) break;
     size_t off = (size_t)(p - a->base);
-    a->sp.tags[off >> a->sp.tag_shift] = (unsigned char)(c | OH_TAG_SPARE | tag_high(a, off));
+    size_t ti = off >> a->sp.tag_shift;
+    a->sp.tags[ti] = (unsigned char)(c | OH_TAG_SPARE | tag_high(a, off));
+    if (ti < a->sp.tag_lo) a->sp.tag_lo = ti;
+    if (ti >= a->sp.tag_hi) a->sp.tag_hi = ti + 1;
     got[k] = off;
   }
   a->live += k;
@@ -235,8 +255,9 @@ int oh_spares_check(oh_arena* a) {
       double d = stack[j];
       size_t off = (d >= 0 && d < (double)a->capacity) ? (size_t)d : a->capacity;
       unsigned char* tag = oh_spare_tag(a, off);
+      size_t ti = off >> a->sp.tag_shift;
       if ((double)off != d || !tag || *tag != (unsigned char)(c | OH_TAG_SPARE | tag_high(a, off)) ||
-          oh_core_validate(a, off) != OH_OK || oh_core_usable(a, off) < t->bytes[c]) {
+          ti < a->sp.tag_lo || ti >= a->sp.tag_hi || oh_core_validate(a, off) != OH_OK || oh_core_usable(a, off) < t->bytes[c]) {
         ok = 0;
         break;
       }

@@ -86,6 +86,10 @@ typedef struct oh_spares {
   int32_t* count;      /* count[c] */
   double* stack;       /* the stacks' offsets */
   int dropped;         /* forgotten because the arena was found damaged */
+  /* Every non-zero tag lies in tags[tag_lo, tag_hi) (refill, the only writer
+   * of whole tags, widens it; forget clears it and empties it), so a reset
+   * clears what was used, not the map. tag_lo >= tag_hi: none. */
+  size_t tag_lo, tag_hi;
 } oh_spares;
 
 #ifdef __cplusplus

@@ -1,0 +1,145 @@
+/**
+ * `arena.reset()` frees everything at once in time of what was used since the last reset, and
+ * leaves an arena that is fresh to every method: for both allocators and both view modes, safe
+ * views are detached, `stats()` reads as a fresh arena's (up to what `retain` keeps committed),
+ * `check()` passes, every size up to `largestFree` fits, and `calloc` / `allocArray` return
+ * zeros over pages that were written before the reset and kept committed. The `retain` option
+ * is validated (an integer from 0 to `capacity`).
+ */
+import type { ArenaStats } from '../..';
+import { Arena, COMBOS, KiB, MiB, destroyAll, expectError, makeArena } from './helpers';
+
+afterEach(destroyAll);
+
+const made: Arena[] = [];
+afterEach(() => {
+  while (made.length > 0) {
+    try {
+      made.pop()!.destroy();
+    } catch {
+      /* destroyed already */
+    }
+  }
+});
+
+function arenaWith(options: ConstructorParameters<typeof Arena>[0]): Arena {
+  const a = new Arena(options);
+  made.push(a);
+  return a;
+}
+
+/** The fields a reset arena and a fresh one agree on (zero tracking of retained pages aside). */
+function comparable(s: ArenaStats): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    liveAllocations: s.liveAllocations,
+    inUse: s.inUse,
+    largestFree: s.largestFree,
+    capacity: s.capacity,
+    corrupted: s.corrupted,
+  };
+  if (s.allocator === 'dlmalloc') {
+    out.committed = s.committed;
+    out.heapBytes = s.detail.heapBytes;
+    out.pagesUsed = s.detail.pagesUsed;
+    out.pagesFreeRuns = s.detail.pagesFreeRuns;
+    out.pagesLargestFree = s.detail.pagesLargestFree;
+  } else {
+    out.liveBlocks = s.detail.liveBlocks;
+    out.freeBlocksPerOrder = s.detail.freeBlocksPerOrder;
+    out.peakInUse = s.detail.peakInUse;
+    out.fragmentation = s.detail.fragmentation;
+  }
+  return out;
+}
+
+/** Allocates a mix of sizes and writes 0xAA over every byte. */
+function scribble(arena: Arena, seed: number): void {
+  for (let i = 0; i < 200; i++) {
+    const n = 16 + ((i * 7919 + seed) % (i % 10 === 0 ? 300_000 : 3000));
+    arena.alloc(n).fill(0xaa);
+  }
+}
+
+describe.each(COMBOS)('reset: %s arena, %s views', (allocator, views) => {
+  test('leaves an arena that is fresh to every method', () => {
+    const arena = makeArena(allocator, views, 32 * MiB);
+    const fresh = makeArena(allocator, views, 32 * MiB);
+    for (let round = 0; round < 3; round++) {
+      const kept = arena.alloc(1000);
+      scribble(arena, round);
+      arena.reset();
+      if (views === 'safe') expect(kept.byteLength).toBe(0);
+      expect(comparable(arena.stats())).toEqual(comparable(fresh.stats()));
+      arena.check();
+    }
+    const largest = arena.stats().largestFree;
+    for (let n = 16; n <= largest; n *= 2) arena.free(arena.alloc(n));
+    arena.free(arena.alloc(largest));
+    arena.check();
+  });
+
+  test('calloc and allocArray return zeros over retained written pages', () => {
+    const arena = arenaWith({ allocator, views, capacity: 32 * MiB, retain: 8 * MiB });
+    const sizes: number[] = [];
+    for (let i = 0; i < 300; i++) sizes.push(16 + ((i * 997) % 20000));
+    for (const n of sizes) arena.alloc(n).fill(0xaa);
+    arena.reset();
+    const st = arena.stats();
+    // written pages were kept, and are known not to be zero
+    if (st.allocator === 'buddy') expect(st.committed).toBeGreaterThan(0);
+    else expect(st.detail.pagesKnownZero).toBeLessThan(st.capacity);
+    for (const n of sizes) {
+      const b = arena.calloc(n, 1);
+      expect(b.every((x) => x === 0)).toBe(true);
+    }
+    arena.reset();
+    for (const n of sizes) {
+      const f = arena.allocArray(Float64Array, Math.ceil(n / 8));
+      expect(f.every((x) => x === 0)).toBe(true);
+    }
+    arena.check();
+  });
+
+  test('committed after reset is at most retain (0: everything given back)', () => {
+    for (const retain of [0, 256 * KiB, 2 * MiB]) {
+      const arena = arenaWith({ allocator, views, capacity: 64 * MiB, retain });
+      scribble(arena, 3);
+      arena.alloc(8 * MiB).fill(0xaa);
+      arena.reset();
+      const st = arena.stats();
+      if (st.allocator === 'buddy') {
+        expect(st.committed).toBeLessThanOrEqual(retain + 4096); // the root's links page
+      } else {
+        expect(st.committed).toBe(0);
+        expect(st.capacity - st.detail.pagesKnownZero).toBeLessThanOrEqual(retain);
+      }
+      arena.check();
+    }
+  });
+});
+
+describe('the retain option', () => {
+  test('defaults to 2 MiB (or the capacity when smaller), and accepts 0 .. capacity', () => {
+    for (const allocator of ['dlmalloc', 'buddy'] as const) {
+      arenaWith({ allocator, capacity: 64 * KiB }).reset();
+      arenaWith({ allocator, capacity: 1 * MiB, retain: 0 }).reset();
+      arenaWith({ allocator, capacity: 1 * MiB, retain: 1 * MiB }).reset();
+    }
+  });
+
+  test('is validated', () => {
+    expectError(() => arenaWith({ capacity: 1 * MiB, retain: 1 * MiB + 1 }), 'ERR_OUT_OF_RANGE', {
+      method: 'new Arena',
+      value: 1 * MiB + 1,
+    });
+    expectError(() => arenaWith({ retain: -1 }), 'ERR_OUT_OF_RANGE', { method: 'new Arena', value: -1 });
+    expectError(() => arenaWith({ retain: 1.5 }), 'ERR_OUT_OF_RANGE', { method: 'new Arena', value: 1.5 });
+    expectError(() => arenaWith({ retain: NaN }), 'ERR_OUT_OF_RANGE', { method: 'new Arena' });
+    expectError(() => arenaWith({ retain: '4096' as unknown as number }), 'ERR_INVALID_ARG_TYPE', {
+      method: 'new Arena',
+    });
+    expectError(() => arenaWith({ retain: 4096n as unknown as number }), 'ERR_INVALID_ARG_TYPE', {
+      method: 'new Arena',
+    });
+  });
+});

@@ -111,6 +111,47 @@ export interface ArenaRef {
 }
 
 /**
+ * What `arena.memory` returns: typed arrays over the whole region of a fast-view arena, made
+ * once, for the offset API (`allocOffset` and its kin). Element `i` of a view lies at byte offset
+ * `i * BYTES_PER_ELEMENT`, so the block at offset `off` starts at index
+ * `off / BYTES_PER_ELEMENT`: every block an arena hands out starts at a multiple of 16, so that
+ * index is an integer for every view (`alignedAlloc` blocks at their alignment).
+ *
+ * ```ts
+ * const { f64 } = arena.memory;
+ * const p = arena.allocOffset(3 * 8);   // x, y, z
+ * f64[p / 8] = 1; f64[p / 8 + 1] = 2; f64[p / 8 + 2] = 3;
+ * arena.freeOffset(p);
+ * ```
+ */
+export interface ArenaMemory {
+  /** The region-wide ArrayBuffer every view of the arena shares. */
+  readonly buffer: ArrayBuffer;
+  /** Bytes. */
+  readonly u8: Uint8Array;
+  /** Signed bytes. */
+  readonly i8: Int8Array;
+  /** 16-bit unsigned integers (index `off / 2`). */
+  readonly u16: Uint16Array;
+  /** 16-bit signed integers (index `off / 2`). */
+  readonly i16: Int16Array;
+  /** 32-bit unsigned integers (index `off / 4`). */
+  readonly u32: Uint32Array;
+  /** 32-bit signed integers (index `off / 4`). */
+  readonly i32: Int32Array;
+  /** 32-bit floats (index `off / 4`). */
+  readonly f32: Float32Array;
+  /** 64-bit floats (index `off / 8`). */
+  readonly f64: Float64Array;
+  /** 64-bit unsigned integers as bigints (index `off / 8`). */
+  readonly u64: BigUint64Array;
+  /** 64-bit signed integers as bigints (index `off / 8`). */
+  readonly i64: BigInt64Array;
+  /** Any type at any byte offset, either byte order. */
+  readonly dataView: DataView;
+}
+
+/**
  * What `arena.stats()` reports for every arena; {@link ArenaStats} adds the allocator and
  * its {@link DlmallocDetail} or {@link BuddyDetail}. Sizes are bytes; `largestFree` and
  * `largestFreeCommitted` are request sizes (the `n` of `alloc(n)`: the allocator's headers,
@@ -352,6 +393,11 @@ export class Arena {
   readonly #key: number;
   /** the allocation trace being recorded (startTrace), or null */
   #tap: TraceTap | null = null;
+  /** fast mode: the bytes of the whole region (zeroing small blocks, `memory.u8`), made on first use */
+  #u8: Uint8Array | null = null;
+  /** fast mode: the region's typed arrays of `memory`, made on first use */
+  #f64: Float64Array | null = null;
+  #memory: ArenaMemory | null = null;
   /** The largest size one allocation may have (capacity, and the runtime's largest Buffer). */
   readonly #limit: number;
   /**
@@ -568,6 +614,182 @@ export class Arena {
     return this.#fastView(off, len);
   }
 
+  /**
+   * Typed arrays over the whole region of a fast-view arena ({@link ArenaMemory}: `u8`, `u16`,
+   * `u32`, `i32`, `f32`, `f64`, `dataView`, ...), made on first use and the same object after:
+   * what the offset API (`allocOffset`) indexes into. They stay usable as long as they are
+   * referenced (after `destroy()` the region reads as zeros).
+   *
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` in a safe-view arena.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   */
+  get memory(): ArenaMemory {
+    this.#offsetsOnly('memory');
+    if (this.#memory === null) {
+      const b = this.#region as ArrayBuffer;
+      this.#memory = Object.freeze({
+        buffer: b,
+        u8: this.#regionU8(),
+        i8: new Int8Array(b),
+        u16: new Uint16Array(b),
+        i16: new Int16Array(b),
+        u32: new Uint32Array(b),
+        i32: new Int32Array(b),
+        f32: new Float32Array(b),
+        f64: this.#regionF64(),
+        u64: new BigUint64Array(b),
+        i64: new BigInt64Array(b),
+        dataView: new DataView(b),
+      });
+    }
+    return this.#memory;
+  }
+
+  /**
+   * The offset API of fast-view arenas: allocates `size` bytes (contents unspecified) and returns
+   * the block's byte offset in the region instead of a view, for code that keeps one view of the
+   * whole region (`arena.memory`) and indexes into it, as a C program keeps pointers: hot loops
+   * over many small structs in one typed array, with no object made per allocation. A block of
+   * up to 64 KiB costs no native call. The offset starts at a multiple of 16, so
+   * `memory.f64[off / 8]` is its first 64-bit float. Give it back with `freeOffset(off)` (or
+   * `free(view)` of a view of it, e.g. `view({ offset, length })`).
+   *
+   * A stale offset is as dangerous as a dangling pointer: freeing it again is caught
+   * (`ERR_ARENA_NOT_ALLOCATED`), but reading or writing through it is not (it reaches whatever
+   * block is there now, never outside the region). Prefer views (`alloc`) where a block is
+   * handed around.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `size` is not a number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `size` is not an integer from 0 to
+   * the capacity.
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` in a safe-view arena.
+   * @throws {@link ArenaError} `ERR_ARENA_OOM` when no free block is large enough.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
+   */
+  allocOffset(size: number): number {
+    if (this.#destroyed || this.#safe) this.#offsetsOnly('allocOffset');
+    if (typeof size !== 'number' || !(size >= 0 && size <= this.#limit) || !Number.isInteger(size)) {
+      this.#size('allocOffset', 'size', size);
+    }
+    const off = this.#fastAlloc(size);
+    if (off < 0) this.#fail('allocOffset', off, size);
+    if (this.#tap !== null) this.#tap.alloc(off, size, false);
+    return off;
+  }
+
+  /**
+   * Frees the block at `offset` (from `allocOffset`, `reallocOffset`, or the `byteOffset` of a
+   * view this arena made). Exact: an offset that is not the start of a live block is refused and
+   * changes nothing. A block of up to 64 KiB costs no native call.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `offset` is not a number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `offset` is not an integer >= 0
+   * and below the capacity.
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` in a safe-view arena.
+   * @throws {@link ArenaError} `ERR_ARENA_NOT_ALLOCATED` when no live block starts at `offset`
+   * (freed already, stale, inside a block).
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
+   */
+  freeOffset(offset: number): void {
+    if (this.#destroyed || this.#safe) this.#offsetsOnly('freeOffset');
+    if (typeof offset !== 'number' || !(offset >= 0 && offset < this.capacity) || !Number.isInteger(offset)) {
+      this.#offsetArg('freeOffset', offset);
+    }
+    const sp = this.#spares;
+    if (sp !== null) {
+      const put = sp.put(offset);
+      if (put === 1) {
+        if (this.#tap !== null) this.#tap.free(offset);
+        return;
+      }
+      if (put < 0) this.#fail('freeOffset', put, offset);
+    }
+    let st: number;
+    const io = this.#io;
+    if (io === null) {
+      st = this.#h.free(offset); // shared: a locked call with arguments
+    } else {
+      io[IO_ARG] = offset;
+      (this.#h.freeIO as () => void)();
+      st = io[IO_RESULT] as number;
+    }
+    if (st === 0) {
+      if (this.#tap !== null) this.#tap.free(offset);
+      return;
+    }
+    // An offset inside the region that the allocator does not know starts no block.
+    if (st === ST_FOREIGN) return this.#fail('freeOffset', ST_NOT_ALLOCATED, offset);
+    this.#fail('freeOffset', st, offset);
+  }
+
+  /**
+   * Resizes the block at `offset` to `size` bytes and returns its new offset (the same or
+   * another); the first `min(old, size)` bytes are kept, and the old offset is dead once the
+   * block moved.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `offset` or `size` is not a
+   * number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `offset` is not an integer >= 0 and
+   * below the capacity, or `size` is out of range (as in `allocOffset`).
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` in a safe-view arena.
+   * @throws {@link ArenaError} `ERR_ARENA_OOM` when no free block is large enough; the old
+   * block is left as it was.
+   * @throws {@link ArenaError} `ERR_ARENA_NOT_ALLOCATED` when no live block starts at `offset`.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
+   */
+  reallocOffset(offset: number, size: number): number {
+    this.#offsetsOnly('reallocOffset');
+    this.#offsetArg('reallocOffset', offset);
+    this.#size('reallocOffset', 'size', size);
+    const r = this.#h.realloc(offset, size) as number;
+    if (r >= 0) {
+      if (this.#tap !== null) this.#tap.realloc(offset, r, size);
+      return r;
+    }
+    if (r === ST_FOREIGN) return this.#fail('reallocOffset', ST_NOT_ALLOCATED, offset);
+    return this.#fail('reallocOffset', r, r === ST_OOM ? size : offset);
+  }
+
+  /**
+   * Usable bytes of the block at `offset` (at least the size it was allocated with).
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `offset` is not a number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `offset` is not an integer >= 0
+   * and below the capacity.
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` in a safe-view arena.
+   * @throws {@link ArenaError} `ERR_ARENA_NOT_ALLOCATED` when no live block starts at `offset`.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
+   */
+  usableSizeOffset(offset: number): number {
+    this.#offsetsOnly('usableSizeOffset');
+    this.#offsetArg('usableSizeOffset', offset);
+    const r = this.#h.usable(offset);
+    if (r >= 0) return r;
+    if (r === ST_FOREIGN) return this.#fail('usableSizeOffset', ST_NOT_ALLOCATED, offset);
+    return this.#fail('usableSizeOffset', r, offset);
+  }
+
+  /** The early check of the offset API: a live arena with fast views. */
+  #offsetsOnly(method: string): void {
+    this.#alive(method);
+    if (this.#safe) {
+      throw stateError(method, `this arena has safe views; ${method}${method === 'memory' ? '' : '()'} needs views: 'fast'`);
+    }
+  }
+
+  /** An offset argument: an integer from 0 to the capacity (excluded). */
+  #offsetArg(method: string, v: unknown): number {
+    if (typeof v !== 'number') throw typeError(method, 'offset', 'a number', v);
+    if (!(v >= 0 && v < this.capacity) || !Number.isInteger(v)) {
+      throw rangeError(method, 'offset', `an integer >= 0 and < ${this.capacity}`, v);
+    }
+    return v;
+  }
+
   /** True after `destroy()`. */
   get destroyed(): boolean {
     return this.#destroyed;
@@ -615,7 +837,8 @@ export class Arena {
 
   /**
    * Starts recording this arena's allocation trace: every successful alloc, tryAlloc,
-   * calloc, allocArray, alignedAlloc (recorded as allocations), realloc, free and reset,
+   * calloc, allocArray, allocArrayUnsafe, alignedAlloc and allocOffset (recorded as
+   * allocations), realloc and reallocOffset, free and freeOffset, and reset,
    * in order, with sizes. `stopTrace()` returns it as a {@link Trace} (save it with
    * `saveTrace`; `npm run bench -- --trace file` replays it against every allocator).
    * Costs a Map update per operation while recording, nothing otherwise. `comments` head the
@@ -674,6 +897,39 @@ export class Arena {
   }
 
   /**
+   * Fast mode: `size` zeroed bytes, from the spares when small. A spare is zeroed here: the core
+   * keeps no record of which blocks read as zeros (a refill's blocks may have been used before),
+   * and zeroing a small block costs less than the native call. Its offset, or a negative status.
+   */
+  #fastCalloc(size: number): number {
+    const sp = this.#spares;
+    if (sp !== null && size <= SPARE_MAX_BYTES) {
+      const off = sp.take(spareClass(size));
+      if (off >= 0) {
+        if (size <= 128) {
+          // A few stores beat the call of fill(); the block holds size rounded up to 16.
+          const f64 = this.#f64 ?? this.#regionF64();
+          for (let i = off / 8, end = i + ((size + 7) >>> 3); i < end; i++) f64[i] = 0;
+        } else {
+          (this.#u8 ?? this.#regionU8()).fill(0, off, off + size);
+        }
+        return off;
+      }
+    }
+    return this.#h.calloc(size) as number;
+  }
+
+  /** Fast mode: the bytes of the whole region. */
+  #regionU8(): Uint8Array {
+    return (this.#u8 ??= new Uint8Array(this.#region as ArrayBuffer));
+  }
+
+  /** Fast mode: the whole region as 64-bit floats (its byte length is a multiple of 4096). */
+  #regionF64(): Float64Array {
+    return (this.#f64 ??= new Float64Array(this.#region as ArrayBuffer));
+  }
+
+  /**
    * Allocates `size` bytes (contents unspecified) and returns a Buffer over them.
    *
    * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `size` is not a number.
@@ -721,6 +977,7 @@ export class Arena {
 
   /**
    * Allocates `count * size` zeroed bytes (the product is checked against the arena's limits).
+   * In a fast-view arena up to 64 KiB costs no native call (the block is zeroed in JavaScript).
    *
    * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `count` or `size` is not a number.
    * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when either is not a safe integer >= 0,
@@ -737,14 +994,15 @@ export class Arena {
     if (!(bytes <= this.#limit)) {
       throw rangeError('calloc', 'count * size', `at most ${this.#limit}`, `${count} * ${size}`);
     }
-    const b = this.#buffer('calloc', this.#h.calloc(bytes), bytes);
+    const b = this.#buffer('calloc', this.#safe ? this.#h.calloc(bytes) : this.#fastCalloc(bytes), bytes);
     if (this.#tap !== null) this.#tap.alloc(this.#blockKey(b), bytes, true);
     return b;
   }
 
   /**
    * Allocates a zeroed typed array of `length` elements, aligned to its element size,
-   * e.g. `arena.allocArray(Float64Array, 1000)`.
+   * e.g. `arena.allocArray(Float64Array, 1000)`. In a fast-view arena up to 64 KiB costs no
+   * native call (as `calloc`); `allocArrayUnsafe` skips the zeroing.
    *
    * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `ctor` is not a TypedArray
    * constructor or `length` is not a number.
@@ -756,16 +1014,8 @@ export class Arena {
    */
   allocArray<C extends TypedArrayConstructor>(ctor: C, length: number): InstanceType<C> {
     this.#alive('allocArray');
-    if (!TYPED_ARRAYS.has(ctor)) {
-      throw typeError('allocArray', 'ctor', 'a TypedArray constructor (e.g. Float64Array)', ctor);
-    }
-    const bpe = (ctor as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
-    checkInt('allocArray', 'length', length, 0, Number.MAX_SAFE_INTEGER);
-    const bytes = length * bpe;
-    if (!(bytes <= this.#limit)) {
-      throw rangeError('allocArray', 'length * BYTES_PER_ELEMENT', `at most ${this.#limit}`, bytes);
-    }
-    const r = this.#h.calloc(bytes);
+    const bytes = this.#arrayBytes('allocArray', ctor, length);
+    const r = this.#safe ? this.#h.calloc(bytes) : this.#fastCalloc(bytes);
     const C = ctor as unknown as new (b: ArrayBufferLike, off: number, len: number) => InstanceType<C>;
     if (typeof r === 'number' && r < 0) this.#fail('allocArray', r, bytes);
     if (this.#tap !== null) this.#tap.alloc(r as number | ArrayBuffer, bytes, true);
@@ -775,6 +1025,52 @@ export class Arena {
       return a;
     }
     return new C(r, 0, length);
+  }
+
+  /**
+   * As `allocArray`, but the contents are unspecified (like `Buffer.allocUnsafe`): a typed array
+   * of `length` elements, aligned to its element size (every block starts at a multiple of 16),
+   * e.g. `arena.allocArrayUnsafe(Float64Array, 1024)`. In a fast-view arena an array of up to
+   * 64 KiB costs what `alloc` does: no native call. Free it with `free(array)`.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `ctor` is not a TypedArray
+   * constructor or `length` is not a number.
+   * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `length` is not a safe integer >= 0,
+   * or the array is larger than the largest allocation (see `alloc`).
+   * @throws {@link ArenaError} `ERR_ARENA_OOM` when no free block is large enough.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
+   */
+  allocArrayUnsafe<C extends TypedArrayConstructor>(ctor: C, length: number): InstanceType<C> {
+    if (this.#destroyed) this.#alive('allocArrayUnsafe');
+    const bytes = this.#arrayBytes('allocArrayUnsafe', ctor, length);
+    const C = ctor as unknown as new (b: ArrayBufferLike, off: number, len: number) => InstanceType<C>;
+    if (!this.#safe) {
+      const off = this.#fastAlloc(bytes);
+      if (off < 0) this.#fail('allocArrayUnsafe', off, bytes);
+      if (this.#tap !== null) this.#tap.alloc(off, bytes, false);
+      const a = new C(this.#region as ArrayBuffer, off, length);
+      stamp(a, this.#key + off);
+      return a;
+    }
+    const r = this.#h.alloc(bytes);
+    if (typeof r === 'number') this.#fail('allocArrayUnsafe', r, bytes);
+    if (this.#tap !== null) this.#tap.alloc(r, bytes, false);
+    return new C(r, 0, length);
+  }
+
+  /** The bytes of a typed array of `length` elements made by `ctor`, both checked. */
+  #arrayBytes(method: string, ctor: unknown, length: unknown): number {
+    if (!TYPED_ARRAYS.has(ctor)) {
+      throw typeError(method, 'ctor', 'a TypedArray constructor (e.g. Float64Array)', ctor);
+    }
+    const bpe = (ctor as { BYTES_PER_ELEMENT: number }).BYTES_PER_ELEMENT;
+    checkInt(method, 'length', length, 0, Number.MAX_SAFE_INTEGER);
+    const bytes = (length as number) * bpe;
+    if (!(bytes <= this.#limit)) {
+      throw rangeError(method, 'length * BYTES_PER_ELEMENT', `at most ${this.#limit}`, bytes);
+    }
+    return bytes;
   }
 
   /**

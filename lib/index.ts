@@ -17,6 +17,7 @@
 export { Arena, liveNativeArenas } from './arena';
 export type {
   AllocatorKind,
+  ArenaMemory,
   ArenaOptions,
   ArenaRef,
   ArenaStats,

@@ -8,6 +8,11 @@
  * non-overlap directly: byteOffset ranges within the one region-wide ArrayBuffer, kept sorted.
  * Safe mode also checks that freed/reallocated views are detached. stats() is compared with the
  * model every 1,000 operations and check() plus a full sweep runs every 10,000.
+ *
+ * allocArrayUnsafe is one of the allocations in both modes; in fast mode the offset API takes
+ * part too: blocks made by allocOffset and reallocOffset (the model sees them through Buffers over
+ * `arena.memory.buffer`, which carry no brand), and any block, however made, may be freed by
+ * freeOffset, resized by reallocOffset or queried by usableSizeOffset.
  */
 import { Arena, COMBOS, KiB, MiB, destroyAll, makeArena, rng } from './helpers';
 
@@ -79,7 +84,11 @@ function runShadow(arena: Arena, fast: boolean, ops: number, seed: number): Reco
   const pat = Buffer.alloc(4);
   const counts: Record<string, number> = {
     alloc: 0, calloc: 0, allocArray: 0, alignedAlloc: 0, tryAlloc: 0, free: 0, realloc: 0, query: 0, oom: 0, check: 0,
+    allocArrayUnsafe: 0, allocOffset: 0, freeOffset: 0, reallocOffset: 0,
   };
+  // fast mode: the region, for the model's views of blocks known by offset
+  const region = fast ? arena.memory.buffer : null;
+  const regionView = (off: number, len: number): Buffer => Buffer.from(region as ArrayBuffer, off, len);
   let nextId = 1;
   let liveBytes = 0;
 
@@ -139,9 +148,23 @@ function runShadow(arena: Arena, fast: boolean, ops: number, seed: number): Reco
       const kind = r();
       const n = pickSize(r);
       try {
-        if (kind < 0.6) {
+        if (kind < 0.45) {
           add(arena.alloc(n), false);
           counts.alloc!++;
+        } else if (kind < 0.52) {
+          const C = TYPED[Math.floor(r() * TYPED.length)]!;
+          const a = arena.allocArrayUnsafe(C, Math.floor(n / C.BYTES_PER_ELEMENT));
+          if (a.byteOffset % C.BYTES_PER_ELEMENT !== 0) throw new Error('allocArrayUnsafe misaligned');
+          add(byteView(a), false);
+          counts.allocArrayUnsafe!++;
+        } else if (kind < 0.6) {
+          if (fast) {
+            add(regionView(arena.allocOffset(n), n), false);
+            counts.allocOffset!++;
+          } else {
+            add(arena.alloc(n), false);
+            counts.alloc!++;
+          }
         } else if (kind < 0.7) {
           const size = 1 + Math.floor(r() * 16);
           const count = Math.max(1, Math.floor(n / size));
@@ -175,16 +198,22 @@ function runShadow(arena: Arena, fast: boolean, ops: number, seed: number): Reco
       if (which < 0.6) {
         const b = removeAt(i);
         verify(b);
-        arena.free(b.view);
+        if (fast && r() < 0.4) {
+          arena.freeOffset(b.off);
+          counts.freeOffset!++;
+        } else {
+          arena.free(b.view);
+          counts.free!++;
+        }
         if (!fast && b.view.byteLength !== 0) throw new Error('freed safe view not detached');
-        counts.free!++;
       } else if (which < 0.9) {
         const b = live[i]!;
         verify(b);
         const n = r() < 0.5 ? pickSize(r) : Math.max(1, Math.floor(b.len * (0.5 + r())));
+        const byOffset = fast && r() < 0.3;
         let nv: Buffer;
         try {
-          nv = arena.realloc(b.view, n);
+          nv = byOffset ? regionView(arena.reallocOffset(b.off, n), n) : arena.realloc(b.view, n);
         } catch (e) {
           verify(b); // a failed realloc keeps the block untouched
           onOom(e);
@@ -201,10 +230,12 @@ function runShadow(arena: Arena, fast: boolean, ops: number, seed: number): Reco
         stamp(moved);
         live.push(moved);
         liveBytes += n;
-        counts.realloc!++;
+        if (byOffset) counts.reallocOffset!++;
+        else counts.realloc!++;
       } else {
         const b = live[i]!;
         if (arena.usableSize(b.view) < b.len) throw new Error('usableSize < length');
+        if (fast && arena.usableSizeOffset(b.off) !== arena.usableSize(b.view)) throw new Error('usableSizeOffset != usableSize');
         if (!arena.owns(b.view)) throw new Error('owns(live view) is false');
         counts.query!++;
       }
@@ -242,8 +273,14 @@ describe.each(COMBOS)('shadow model: %s arena, %s views', (allocator, views) => 
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       const total = Object.entries(counts).filter(([k]) => k !== 'oom' && k !== 'check').reduce((a, [, v]) => a + v, 0);
       expect(total).toBeGreaterThan(OPS * 0.99);
-      expect(counts.free).toBeGreaterThan(OPS / 5);
-      expect(counts.realloc).toBeGreaterThan(OPS / 20);
+      expect(counts.free! + counts.freeOffset!).toBeGreaterThan(OPS / 5);
+      expect(counts.realloc! + counts.reallocOffset!).toBeGreaterThan(OPS / 20);
+      expect(counts.allocArrayUnsafe).toBeGreaterThan(OPS / 100);
+      if (views === 'fast') {
+        for (const k of ['allocOffset', 'freeOffset', 'reallocOffset']) {
+          expect({ k, many: counts[k]! > OPS / 100 }).toEqual({ k, many: true });
+        }
+      }
       // timing goes to stderr so the run's log shows it
       process.stderr.write(
         `[shadow ${allocator}/${views}] ${OPS} ops in ${ms.toFixed(0)} ms (${((ms * 1e6) / OPS).toFixed(0)} ns/op) ${JSON.stringify(counts)}\n`,

@@ -1329,6 +1329,48 @@ export class Arena {
   }
 
   /**
+   * Runs `work(arena)` and then frees every allocation at once (`reset()`), the per-request
+   * pattern: allocate freely while serving a request, drop everything when it is done. When
+   * `work` returns a promise, the reset waits for it to settle (fulfilled or rejected), so
+   * Buffers an awaited operation still uses are not freed under it (README, "Buffers in
+   * flight"); the result is `work`'s own (its value, its promise, or what it threw, after the
+   * reset). Requests must not overlap on one arena: give each concurrent request its own.
+   *
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `work` is not a function.
+   * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
+   * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.
+   */
+  withReset<T>(work: (arena: this) => T): T {
+    this.#alive('withReset');
+    if (typeof work !== 'function') throw typeError('withReset', 'work', 'a function', work);
+    let result: T;
+    try {
+      result = work(this);
+    } catch (e) {
+      if (!this.#destroyed) this.reset();
+      throw e;
+    }
+    const r = result as unknown as { then?: unknown };
+    if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
+      const settle = (): void => {
+        if (!this.#destroyed) this.reset();
+      };
+      return (result as unknown as PromiseLike<unknown>).then(
+        (v) => {
+          settle();
+          return v;
+        },
+        (e: unknown) => {
+          settle();
+          throw e;
+        },
+      ) as unknown as T;
+    }
+    if (!this.#destroyed) this.reset();
+    return result;
+  }
+
+  /**
    * Frees every allocation at once (safe mode: every view is detached).
    *
    * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.

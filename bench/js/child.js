@@ -16,6 +16,8 @@
  *   garbage a GC-managed contestant made in the window is collected in the window
  * - GC events (perf_hooks) are counted per window: spontaneous ones before the forced gc(), and
  *   the time of all of them
+ * - a workload with a `part` (reset-4g) also times that part of each op itself; its ns per op in
+ *   each window are the trial's partNs
  */
 'use strict';
 
@@ -83,6 +85,7 @@ async function measure(unit, opts, opsPerUnit, label) {
   const units = Math.max(1, Math.ceil((opts.sampleMs * 1e6) / est));
   const chunk = Math.max(1, Math.min(units, Math.round((opts.chunkMs * 1e6) / est)));
   const samplesNs = [];
+  const partNs = [];
   const windows = [];
   for (let s = 0; s < opts.samples; s++) {
     prepare();
@@ -90,6 +93,7 @@ async function measure(unit, opts, opsPerUnit, label) {
     gc();
     await turn();
     await turn();
+    if (unit.takePartNs) unit.takePartNs();
     const p0 = performance.now();
     const t0 = hr();
     let left = units;
@@ -107,10 +111,11 @@ async function measure(unit, opts, opsPerUnit, label) {
     const p1 = performance.now();
     if (acc !== e) throw new Error(`${label}: sink ${acc}, expected ${e}`);
     samplesNs.push(Number(t1 - t0) / (units * opsPerUnit));
+    if (unit.takePartNs) partNs.push(unit.takePartNs() / (units * opsPerUnit));
     windows.push([p0, pg, p1]);
   }
   // The longest run of units from a prepare(): what peak figures must cover.
-  return { samplesNs, units, chunk, warmupEstimateNs: est / opsPerUnit, windows, longestRun: Math.max(units, warmUnits) };
+  return { samplesNs, partNs, units, chunk, warmupEstimateNs: est / opsPerUnit, windows, longestRun: Math.max(units, warmUnits) };
 }
 
 function memoryOf(c, ctx) {
@@ -155,6 +160,7 @@ async function runWorkload(spec) {
     chunkUnits: m.chunk,
     warmupEstimateNs: +m.warmupEstimateNs.toFixed(3),
     samplesNs: m.samplesNs.map((x) => +x.toFixed(3)),
+    ...(w.part ? { part: w.part, partNs: m.partNs.map((x) => +x.toFixed(3)) } : {}),
     gcInWindow: gcInWindows(obs.entries, m.windows),
     rssStart,
     peakRss: process.resourceUsage().maxRSS * 1024,

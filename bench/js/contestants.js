@@ -17,6 +17,12 @@
  *   freeF64(a)        statement: give Float64Array a back
  *   freeAll(S, k)     statement: free every block in S[0..k) (slots may be undefined); the
  *                     caller drops the references afterwards
+ *   f64Unsafe(len)    optional expression: a Float64Array of len elements, contents unspecified
+ *                     (offheap: allocArrayUnsafe); f64 where absent (its f64 does not zero, or
+ *                     it has no unzeroed call)
+ *   off               optional, the offset level (workload `offsets`): { prologue, alloc(n): an
+ *                     expression giving a handle (an offset, or a Buffer for the baseline),
+ *                     write(h, v): a statement storing byte v at the block's start, free(h) }
  *
  * setup(ctx, need) creates the contestant's objects for a workload (need.bytes: the largest
  * amount of memory the workload can hold at once, for fixed-size pools), memory(ctx) reports
@@ -54,21 +60,35 @@ function arena(allocator, views) {
     views,
     description:
       `new Arena({ allocator: '${allocator}', views: '${views}' }): arena.alloc(n) / arena.free(b) / ` +
-      'arena.calloc(n, 1) / arena.realloc(b, n) / arena.allocArray(Float64Array, len); free all: arena.reset()',
+      'arena.calloc(n, 1) / arena.realloc(b, n) / arena.allocArray(Float64Array, len) (unzeroed: allocArrayUnsafe); ' +
+      `free all: arena.reset()${views === 'fast' ? '; offsets: arena.allocOffset(n) / arena.freeOffset(off)' : ''}`,
     prologue: 'const A = ctx.arena;',
     alloc: (n) => `A.alloc(${n})`,
     calloc: (n) => `A.calloc(${n}, 1)`,
     free: (b) => `A.free(${b});`,
     realloc: (b, n) => `A.realloc(${b}, ${n})`,
     f64: (len) => `A.allocArray(Float64Array, ${len})`,
+    f64Unsafe: (len) => `A.allocArrayUnsafe(Float64Array, ${len})`,
     freeF64: (a) => `A.free(${a});`,
     freeAll: () => 'A.reset();',
+    // The offset API (fast views only): offsets into one view of the whole region.
+    off:
+      views === 'fast'
+        ? {
+            prologue: 'const U8 = A.memory.u8;',
+            alloc: (n) => `A.allocOffset(${n})`,
+            write: (h, v) => `U8[${h}] = ${v};`,
+            free: (h) => `A.freeOffset(${h});`,
+          }
+        : null,
     async setup(ctx, need) {
       const { Arena } = require(ROOT);
       // Room for the workload's peak, its allocator's rounding (buddy: powers of two) and
-      // fragmentation; address space only, pages become resident when touched.
+      // fragmentation; address space only, pages become resident when touched. A workload
+      // that is about the capacity (request-4g, reset-4g) names it: need.capacity.
       let capacity = 256 * MiB;
       while (capacity < need.bytes * 4 && capacity < 4096 * MiB) capacity *= 2;
+      if (need.capacity !== undefined) capacity = need.capacity;
       ctx.arena = new Arena({ allocator, views, capacity });
       // Check that it does what it claims.
       const b = ctx.arena.alloc(64);
@@ -118,6 +138,11 @@ function gcManaged(id, short, label, expr, description, f64) {
     f64: (len) => `F(${len})`,
     freeF64: () => '',
     freeAll: () => '',
+    // The offset level of a GC-managed program is a Buffer of the size, dropped (the baseline).
+    off:
+      id === 'allocUnsafe'
+        ? { prologue: '', alloc: (n) => expr(n), write: (h, v) => `${h}[0] = ${v};`, free: () => '' }
+        : null,
     async setup() {},
     memory: () => null,
     committedSource: 'peak RSS growth (sampled every 64 ops)',
@@ -183,6 +208,13 @@ const CONTESTANTS = [
     f64: (len) => `F(${len})`,
     freeF64: (a) => `P.free(${a}.byteOffset);`,
     freeAll: () => 'P.freeAll();',
+    // The offset level: MemPool's own malloc/free of addresses into pool.buf.
+    off: {
+      prologue: 'const U8 = new Uint8Array(P.buf); function A0(n) { const a = P.malloc(n); if (a === 0) oom(n); return a; }',
+      alloc: (n) => `A0(${n})`,
+      write: (h, v) => `U8[${h}] = ${v};`,
+      free: (h) => `P.free(${h});`,
+    },
     setup: thingSetup,
     memory: thingMemory,
     committedSource: 'MemPool stats().top high-water, minus the initial top (read after every op)',

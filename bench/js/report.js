@@ -45,6 +45,10 @@ function fmtR(x) {
   if (x >= 0.1) return x.toFixed(2);
   return x.toPrecision(2);
 }
+function fmtUs(ns) {
+  const us = ns / 1000;
+  return `${us >= 100 ? us.toFixed(0) : us >= 10 ? us.toFixed(1) : us.toFixed(2)} us`;
+}
 function fmtBytes(n) {
   if (n === null || n === undefined || !Number.isFinite(n)) return '-';
   const a = Math.abs(n);
@@ -106,6 +110,12 @@ function figures(raws, order, errors) {
       memory: last.memory ?? null,
       childPids: rs.map((r) => r.pid),
     };
+    if (last.part !== undefined) {
+      // A part of each op the workload timed itself (reset-4g: reset() alone).
+      const ps = rs.flatMap((r) => r.partNs);
+      const pm = median(ps);
+      cell.part = { what: last.part, samplesNs: ps, medianNs: round(pm, 3), minNs: round(Math.min(...ps), 3), maxNs: round(Math.max(...ps), 3) };
+    }
     if (last.kind === 'replay') {
       cell.peakCommitted = Math.max(...rs.map((r) => r.peakCommitted));
       cell.committedSource = last.committedSource;
@@ -133,6 +143,7 @@ function figures(raws, order, errors) {
  * The JavaScript rows of the README's "Performance targets"
  * ------------------------------------------------------------------------------------------- */
 
+const FAST = ['dl-fast', 'buddy-fast'];
 const TARGETS = [
   { workload: 'pair-64', of: ['dl-fast', 'buddy-fast'], vs: 'thing-mallocAs', max: 0.85, text: '<= 0.85x @thi.ng/malloc mallocAs+free' },
   { workload: 'pair-64', of: ['dl-fast', 'buddy-fast'], vs: 'allocUnsafe', max: 1.8, text: '<= 1.8x Buffer.allocUnsafe(64) alone' },
@@ -157,21 +168,53 @@ const TARGETS = [
     gcStorm: true,
     text: 'no external-memory GC storm',
   })),
+  // Issue 12: per request, fill-then-reset, unzeroed typed pooling, the offset level, reset().
+  ...['request-256m', 'request-4g'].map((w) => ({ workload: w, of: FAST, vs: 'allocUnsafe', max: 1.0, text: '<= 1.0x Buffer.allocUnsafe, per request' })),
+  { workload: 'fill-free', of: FAST, vs: 'allocUnsafe', max: 1.0, text: '<= 1.0x Buffer.allocUnsafe (fill, reset)' },
+  { workload: 'typed-unsafe', of: FAST, vs: 'typedarray-pool', max: 1.0, text: '<= 1.0x typedarray-pool mallocDouble' },
+  { workload: 'offsets', of: FAST, vs: 'thing-malloc', max: 1.0, text: '<= 1.0x @thi.ng/malloc malloc+free' },
+  { trace: 'log-batcher', of: FAST, vs: 'allocUnsafe', max: 1.0, text: '<= 1.0x Buffer.allocUnsafe (reset per batch)' },
+  // Absolute: the part of the op the workload timed itself, reset() alone.
+  { workload: 'reset-4g', of: FAST, vs: 'absolute', maxPartNs: 10000, text: 'reset() alone <= 10 us (absolute)' },
 ];
 
-/** The targets whose cells were measured; each with met: true/false. */
-function checkTargets(workloads) {
+/**
+ * The targets whose cells were measured (workloads, and traces by name: workload "trace <name>");
+ * each with met: true/false. An absolute target (vs "absolute") has valueNs and limitNs, and its
+ * ratio is valueNs / limitNs.
+ */
+function checkTargets(workloads, traces = []) {
   const out = [];
   for (const t of TARGETS) {
-    const w = workloads.find((x) => x.id === t.workload);
+    const w = t.trace !== undefined ? traces.find((x) => x.name === t.trace) : workloads.find((x) => x.id === t.workload);
     if (!w) continue;
+    const group = t.trace !== undefined ? `trace ${t.trace}` : t.workload;
+    if (t.maxPartNs !== undefined) {
+      for (const of of t.of) {
+        const c = w.results.find((x) => x.contestant === of && x.part !== undefined);
+        if (!c) continue;
+        const v = c.part.medianNs;
+        out.push({
+          workload: group,
+          of,
+          vs: t.vs,
+          target: t.text,
+          ratio: round(v / t.maxPartNs, 4),
+          valueNs: v,
+          limitNs: t.maxPartNs,
+          met: v <= t.maxPartNs,
+          measured: `${fmtUs(v)} (whole cycle ${fmtUs(c.medianNs)})`,
+        });
+      }
+      continue;
+    }
     const vs = w.results.find((c) => c.contestant === t.vs && c.medianNs !== undefined);
     if (!vs) continue;
     for (const of of t.of) {
       const c = w.results.find((x) => x.contestant === of && x.medianNs !== undefined);
       if (!c) continue;
       const ratio = c.medianNs / vs.medianNs;
-      const r = { workload: t.workload, of, vs: t.vs, target: t.text, ratio: round(ratio, 4) };
+      const r = { workload: group, of, vs: t.vs, target: t.text, ratio: round(ratio, 4) };
       if (t.max !== undefined) {
         r.met = ratio <= t.max;
         r.measured = `${ratio < 10 ? ratio.toFixed(3) : fmtR(ratio)}x`;
@@ -359,6 +402,13 @@ function formatTable(json) {
     lines.push(...wrap(`  op: ${w.op}`, COLUMNS, '      '));
     lines.push(row([...CELL_COLS, ...MEM_COLS], [...CELL_COLS, ...MEM_COLS].map(([head]) => head)));
     for (const c of w.results) lines.push(cellLine(c, labels, w.best, false));
+    const parts = w.results.filter((c) => c.part !== undefined);
+    if (parts.length > 0) {
+      lines.push(`  ${parts[0].part.what}, ns per op: median [min-max]`);
+      for (const c of parts) {
+        lines.push(`  ${pad(labels[c.contestant] || c.contestant, 25)} ${lpad(fmtNs(c.part.medianNs), 8)} [${fmtNs(c.part.minNs)}-${fmtNs(c.part.maxNs)}]`);
+      }
+    }
   }
   for (const t of json.traces) {
     lines.push('');
@@ -373,10 +423,11 @@ function formatTable(json) {
   // Summary matrix: ratio to Buffer.allocUnsafe.
   const ids = json.contestants.map((c) => c.id);
   const shorts = json.contestants.map((c) => c.short || c.id);
+  // (Workloads without the baseline, reset-4g, have no ratios: their blocks above say it all.)
   const groups = [
     ...json.workloads.map((w) => ({ name: w.id, results: w.results })),
     ...json.traces.map((t) => ({ name: `trace ${t.name}`, results: t.results })),
-  ];
+  ].filter((g) => g.results.some((c) => c.contestant === BASELINE));
   if (groups.length > 0) {
     lines.push('');
     lines.push(title('summary', h));
@@ -400,7 +451,7 @@ function formatTable(json) {
     lines.push(title('targets (README "Performance targets")', h));
     for (const t of json.targets) {
       lines.push(
-        ...wrap(`  ${t.met ? 'met   ' : 'MISSED'}  ${pad(t.workload, 9)} ${pad(t.of, 11)} ${pad(t.target, 40)} measured ${t.measured}`, COLUMNS, ' '.repeat(12)),
+        ...wrap(`  ${t.met ? 'met   ' : 'MISSED'}  ${pad(t.workload, 12)} ${pad(t.of, 10)} ${pad(t.target, 44)} measured ${t.measured}`, COLUMNS, ' '.repeat(12)),
       );
     }
     const met = json.targets.filter((t) => t.met).length;
@@ -486,10 +537,11 @@ const textWidth = (s) => String(s).length * 6.5;
 function renderSvg(json) {
   const labels = Object.fromEntries(json.contestants.map((c) => [c.id, c.label]));
   const ids = json.contestants.map((c) => c.id);
+  // Groups without the baseline (reset-4g: an absolute figure) have no ratio to draw.
   const groups = [
     ...json.workloads.map((w) => ({ name: `${w.id}: ${w.title}`, results: w.results })),
     ...json.traces.map((t) => ({ name: `trace ${t.name}: replay of ${t.operations} ops`, results: t.results })),
-  ];
+  ].filter((g) => g.results.some((c) => c.contestant === BASELINE));
   const ratios = groups.flatMap((g) => g.results.map((c) => c.ratioToAllocUnsafe)).filter((x) => x > 0 && Number.isFinite(x));
   let lo = Math.floor(Math.log10(Math.min(0.1, ...ratios)));
   let hi = Math.ceil(Math.log10(Math.max(10, ...ratios)));
@@ -522,8 +574,15 @@ function renderSvg(json) {
   const left = names + Math.ceil(marginL);
   const x = (r) => left + u(r);
   const x1 = x(1);
-  const groupH = groupHead + ids.length * (barH + gap) + groupGap;
-  const plotBottom = top + groups.length * groupH;
+  // A group has a bar per contestant that ran it (some workloads are for some contestants only).
+  const rowsOf = (g) => ids.filter((id) => g.results.some((c) => c.contestant === id));
+  const groupTop = [];
+  let gyAt = top;
+  for (const g of groups) {
+    groupTop.push(gyAt);
+    gyAt += groupHead + rowsOf(g).length * (barH + gap) + groupGap;
+  }
+  const plotBottom = gyAt;
 
   // The shared-arena section below the ratio groups.
   const shared = json.shared && Array.isArray(json.shared.results) && json.shared.results.length > 0 ? json.shared : null;
@@ -566,10 +625,10 @@ function renderSvg(json) {
   o.push(`<text x="${x(10 ** lo) + 2}" y="${plotBottom + 16}" fill="#444444">&lt;- faster than Buffer.allocUnsafe</text>`);
   o.push(`<text x="${x(10 ** hi) - 2}" y="${plotBottom + 16}" text-anchor="end" fill="#444444">slower -&gt;</text>`);
   groups.forEach((g, gi) => {
-    const gy = top + gi * groupH;
+    const gy = groupTop[gi];
     o.push(`<g>`);
     o.push(`<text x="8" y="${gy + 13}" font-weight="bold">${esc(g.name)}</text>`);
-    ids.forEach((id, i) => {
+    rowsOf(g).forEach((id, i) => {
       const y = gy + groupHead + i * (barH + gap);
       const c = g.results.find((r) => r.contestant === id);
       o.push(`<text x="${names - 6}" y="${y + barH - 2}" text-anchor="end">${esc(labels[id] || id)}</text>`);

@@ -48,12 +48,33 @@ const os = require('os');
 const path = require('path');
 
 const { CONTESTANTS, ROOT, installed, packageVersion } = require('./contestants');
-const { WORKLOADS, params, field } = require('./workloads');
+const { WORKLOADS, contestantsOf, params, field } = require('./workloads');
 const report = require('./report');
 
 const TRACE_DIR = path.join(ROOT, 'bench', 'traces');
-const TARGET_WORKLOADS = ['pair-64', 'pair-4k', 'pair-64k', 'pair-1m'];
-const TARGET_CONTESTANTS = ['dl-safe', 'dl-fast', 'buddy-safe', 'buddy-fast', 'allocUnsafe', 'thing-mallocAs'];
+const TARGET_WORKLOADS = [
+  'pair-64',
+  'pair-4k',
+  'pair-64k',
+  'pair-1m',
+  'fill-free',
+  'request-256m',
+  'request-4g',
+  'typed-unsafe',
+  'offsets',
+  'reset-4g',
+];
+const TARGET_CONTESTANTS = [
+  'dl-safe',
+  'dl-fast',
+  'buddy-safe',
+  'buddy-fast',
+  'allocUnsafe',
+  'thing-malloc',
+  'thing-mallocAs',
+  'typedarray-pool',
+];
+const TARGET_TRACES = ['log-batcher'];
 
 function parseArgs(argv) {
   const a = { mode: 'full', only: null, contestants: null, traces: [], noTraces: false, targets: false, list: false, help: false };
@@ -196,7 +217,7 @@ async function main(argv, how) {
   if (args.targets) {
     workloads = WORKLOADS.filter((w) => TARGET_WORKLOADS.includes(w.id));
     contestants = CONTESTANTS.filter((c) => TARGET_CONTESTANTS.includes(c.id));
-    traces = [];
+    traces = traces.filter((t) => TARGET_TRACES.includes(path.basename(t).replace(/\.trace$/, '')));
   }
   if (args.only) {
     const unknown = args.only.filter((id) => !WORKLOADS.some((w) => w.id === id));
@@ -254,16 +275,18 @@ async function main(argv, how) {
   const raw = new Map(groups.map((g) => [g.id, []]));
   const errors = [];
   const ids = contestants.map((c) => c.id);
+  // The contestants of a group: a workload may be for some of them only (workloads.js).
+  const idsOf = (g) => (g.kind === 'workload' ? contestantsOf(g.w, contestants).map((c) => c.id) : ids);
   process.stderr.write(
-    `bench: ${mode}${partial ? ' (partial)' : ''}, ${groups.length} workloads/traces x ${ids.length} contestants x ${rounds} round(s), ` +
-      `one child process each\n`,
+    `bench: ${mode}${partial ? ' (partial)' : ''}, ${groups.length} workloads/traces x up to ${ids.length} contestants ` +
+      `x ${rounds} round(s), one child process each\n`,
   );
   for (let r = 0; r < rounds; r++) {
     for (let gi = 0; gi < groups.length; gi++) {
       const g = groups[gi];
       process.stderr.write(`  round ${r + 1}/${rounds}  ${report.pad(report.clip(g.id, 40), 24)} `);
       const ts = Date.now();
-      const order = rotate(ids, r + gi);
+      const order = rotate(idsOf(g), r + gi);
       const outs = await pool(
         order.map((id) => async () => {
           const spec =
@@ -314,13 +337,16 @@ async function main(argv, how) {
     contestants: contestants.map((c) => ({ id: c.id, short: c.short, label: c.label, family: c.family, description: c.description })),
     skipped,
     workloads: workloads.map((w) => {
-      const f = report.figures(raw.get(w.id), ids, errors.filter((e) => e.group === w.id));
+      const wids = contestantsOf(w, contestants).map((c) => c.id);
+      const f = report.figures(raw.get(w.id), wids, errors.filter((e) => e.group === w.id));
       return {
         id: w.id,
         title: field(w, 'title', p),
         op: field(w, 'op', p),
         opsPerUnit: field(w, 'opsPerUnit', p),
         info: field(w, 'info', p),
+        contestants: wids,
+        ...(w.part ? { part: w.part } : {}),
         best: f.best,
         results: f.cells,
       };
@@ -342,7 +368,7 @@ async function main(argv, how) {
     errors,
     table: '',
   };
-  json.targets = report.checkTargets(json.workloads);
+  json.targets = report.checkTargets(json.workloads, json.traces);
   json.table = report.formatTable(json);
   console.log(json.table);
 

@@ -10,12 +10,16 @@
  * its blocks: acc += length), so a contestant that does less work is caught.
  *
  * One unit is opsPerUnit operations; ns/op = window time / (units * opsPerUnit).
+ * Optional fields: contestants(c) -> boolean, the contestants the workload is for (default all);
+ * part, the name of a part of each op the body times itself (the unit's takePartNs() returns
+ * the ns it spent in it since the last call; reported per op as the cell's `part`).
  * All random choices come from a seeded generator: every contestant sees the same sequence.
  */
 'use strict';
 
 const KiB = 1024;
 const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
 const RING = 16; // GC-managed blocks stay reachable in a ring this long (power of two)
 
 /** mulberry32: a small seeded PRNG, uniform in [0, 1). */
@@ -36,6 +40,7 @@ function logUniform(r, lo, hi) {
 }
 
 function sizeName(n) {
+  if (n >= GiB && n % GiB === 0) return `${n / GiB} GiB`;
   if (n >= MiB && n % MiB === 0) return `${n / MiB} MiB`;
   if (n >= KiB && n % KiB === 0) return `${n / KiB} KiB`;
   return `${n} B`;
@@ -68,6 +73,15 @@ function params(scale, seed) {
     fillCount: tiny ? 256 : 4096,
     fillMin: 16,
     fillMax: 4 * KiB,
+    // per request (request-*, offsets): requestCount allocations of log-uniform
+    // requestMin..requestMax bytes; requestSeq different requests, pre-generated, then repeated
+    requestCount: 64,
+    requestMin: 16,
+    requestMax: 2 * KiB,
+    requestSeq: tiny ? 8 : 64,
+    // reset-4g: resetBlocks blocks of resetBlock bytes touched, then reset()
+    resetBlocks: 16,
+    resetBlock: 4 * KiB,
   };
 }
 
@@ -240,70 +254,83 @@ function typedData(p) {
   return seq;
 }
 
-const typed = {
-  id: 'typed-pool',
-  title: 'Float64Array pooling',
-  op: 'one Float64Array released and another allocated (lengths 16/64/256/1024 at random, 8 live, first and last element written)',
-  opsPerUnit: 1,
-  liveAfter: (p) => p.typedLive,
-  info: (p) => ({ lengths: p.typedLens, live: p.typedLive }),
-  need: (p) => ({ bytes: p.typedLive * 8 * Math.max(...p.typedLens) * 2, peakLiveBytes: p.typedLive * 8 * Math.max(...p.typedLens) }),
-  build(c, ctx, p) {
-    const seq = typedData(p);
-    ctx.seq = seq;
-    ctx.slots = new Array(p.typedLive).fill(undefined);
-    ctx.pos = 0;
-    const body = compile(
-      c,
-      ctx,
-      `const S = ctx.slots, LS = ctx.seq;
-      return function body(k) {
-        let p = ctx.pos, acc = 0;
-        for (let i = 0; i < k; i++, p++) {
-          const s = p & ${p.typedLive - 1};
-          ${c.freeF64('S[s]')}
-          const len = LS[p & 4095];
-          const a = ${c.f64('len')};
-          a[0] = i; a[len - 1] = i;
-          S[s] = a; acc += a.length;
-        }
-        ctx.pos = p;
-        return acc;
-      };`,
-    );
-    const prepare = compile(
-      c,
-      ctx,
-      `const S = ctx.slots, LS = ctx.seq;
-      return function prepare() {
-        ${c.freeAll('S', p.typedLive)}
-        for (let s = 0; s < ${p.typedLive}; s++) S[s] = ${c.f64('LS[4095 - s]')};
-        ctx.pos = 0;
-      };`,
-    );
-    return {
-      body,
-      prepare,
-      expect(k) {
-        let e = 0;
-        for (let q = 0, pos = ctx.pos; q < k; q++, pos++) e += seq[pos & 4095];
-        return e;
-      },
-      peakLiveBytes(maxOps) {
-        const live = Array.from({ length: p.typedLive }, (_, s) => seq[4095 - s] * 8);
-        let bytes = live.reduce((a, b) => a + b, 0);
-        let peak = bytes;
-        for (let q = 0; q < maxOps; q++) {
-          const s = q & (p.typedLive - 1);
-          bytes += seq[q & 4095] * 8 - live[s];
-          live[s] = seq[q & 4095] * 8;
-          if (bytes > peak) peak = bytes;
-        }
-        return peak;
-      },
-    };
-  },
-};
+/**
+ * typed-pool (allocArray, zeroed) and typed-unsafe (allocArrayUnsafe: contents unspecified, as
+ * typedarray-pool's mallocDouble and Buffer.allocUnsafe give them).
+ */
+function typedWorkload(unsafe) {
+  return {
+    id: unsafe ? 'typed-unsafe' : 'typed-pool',
+    title: unsafe ? 'Float64Array pooling, unzeroed (allocArrayUnsafe)' : 'Float64Array pooling',
+    op:
+      'one Float64Array released and another allocated (lengths 16/64/256/1024 at random, 8 live, first and last element written)' +
+      (unsafe ? '; offheap: allocArrayUnsafe + free' : ''),
+    opsPerUnit: 1,
+    // Unzeroed: the contestants whose Float64Arrays are not zeroed anyway (or who have both calls).
+    contestants: unsafe ? (c) => c.family !== 'gc' || c.id === 'allocUnsafe' : undefined,
+    liveAfter: (p) => p.typedLive,
+    info: (p) => ({ lengths: p.typedLens, live: p.typedLive }),
+    need: (p) => ({ bytes: p.typedLive * 8 * Math.max(...p.typedLens) * 2, peakLiveBytes: p.typedLive * 8 * Math.max(...p.typedLens) }),
+    build(c, ctx, p) {
+      const seq = typedData(p);
+      const f64 = unsafe && c.f64Unsafe ? c.f64Unsafe : c.f64;
+      ctx.seq = seq;
+      ctx.slots = new Array(p.typedLive).fill(undefined);
+      ctx.pos = 0;
+      const body = compile(
+        c,
+        ctx,
+        `const S = ctx.slots, LS = ctx.seq;
+        return function body(k) {
+          let p = ctx.pos, acc = 0;
+          for (let i = 0; i < k; i++, p++) {
+            const s = p & ${p.typedLive - 1};
+            ${c.freeF64('S[s]')}
+            const len = LS[p & 4095];
+            const a = ${f64('len')};
+            a[0] = i; a[len - 1] = i;
+            S[s] = a; acc += a.length;
+          }
+          ctx.pos = p;
+          return acc;
+        };`,
+      );
+      const prepare = compile(
+        c,
+        ctx,
+        `const S = ctx.slots, LS = ctx.seq;
+        return function prepare() {
+          ${c.freeAll('S', p.typedLive)}
+          for (let s = 0; s < ${p.typedLive}; s++) S[s] = ${f64('LS[4095 - s]')};
+          ctx.pos = 0;
+        };`,
+      );
+      return {
+        body,
+        prepare,
+        expect(k) {
+          let e = 0;
+          for (let q = 0, pos = ctx.pos; q < k; q++, pos++) e += seq[pos & 4095];
+          return e;
+        },
+        peakLiveBytes(maxOps) {
+          const live = Array.from({ length: p.typedLive }, (_, s) => seq[4095 - s] * 8);
+          let bytes = live.reduce((a, b) => a + b, 0);
+          let peak = bytes;
+          for (let q = 0; q < maxOps; q++) {
+            const s = q & (p.typedLive - 1);
+            bytes += seq[q & 4095] * 8 - live[s];
+            live[s] = seq[q & 4095] * 8;
+            if (bytes > peak) peak = bytes;
+          }
+          return peak;
+        },
+      };
+    },
+  };
+}
+const typed = typedWorkload(false);
+const typedUnsafe = typedWorkload(true);
 
 function fillData(p) {
   const r = rng(p.seed ^ 0x5eed);
@@ -358,6 +385,216 @@ const fill = {
   },
 };
 
+/* ---------------------------------------------------------------------------------------------
+ * Per request (issue 12): what an arena per request is for.
+ * ------------------------------------------------------------------------------------------- */
+
+/** The sizes of the requests: requestSeq requests of requestCount sizes, one after the other. */
+function requestData(p) {
+  const r = rng(p.seed ^ 0x2e9c5a);
+  const sizes = new Uint32Array(p.requestSeq * p.requestCount);
+  for (let i = 0; i < sizes.length; i++) sizes[i] = logUniform(r, p.requestMin, p.requestMax);
+  const totals = new Float64Array(p.requestSeq);
+  for (let q = 0; q < p.requestSeq; q++) {
+    for (let j = 0; j < p.requestCount; j++) totals[q] += sizes[q * p.requestCount + j];
+  }
+  return { sizes, totals };
+}
+
+const isArena = (c) => c.family === 'offheap';
+
+/**
+ * request-256m, request-4g: one request's allocations, then everything freed at once (offheap:
+ * reset() of an arena of the given capacity; GC-managed: the references dropped, as a request
+ * handler's buffers are; @thi.ng: freeAll; typedarray-pool: free each). One op = one request.
+ */
+function request(capacity, tag, only) {
+  return {
+    id: `request-${tag}`,
+    title: (p) =>
+      `per request: ${p.requestCount} allocations (${sizeName(p.requestMin)}..${sizeName(p.requestMax)}), then free all; ` +
+      `arenas of ${sizeName(capacity)}`,
+    op: (p) =>
+      `one request: ${p.requestCount} blocks of seeded log-uniform sizes allocated (first byte written), then all freed ` +
+      `(offheap: reset() of a ${sizeName(capacity)} arena; @thi.ng: freeAll; typedarray-pool: free each; GC: drop)`,
+    opsPerUnit: 1,
+    liveAfter: (p) => p.requestCount, // memory is read with one request's blocks live (probe)
+    contestants: only,
+    info: (p) => ({
+      allocationsPerRequest: p.requestCount,
+      sizes: `log-uniform ${p.requestMin}..${p.requestMax} B`,
+      requests: p.requestSeq,
+      capacity,
+      seed: p.seed,
+    }),
+    need(p) {
+      const d = requestData(p);
+      const peak = Math.max(...d.totals);
+      return { bytes: peak * 2, peakLiveBytes: peak, capacity };
+    },
+    build(c, ctx, p) {
+      const d = requestData(p);
+      ctx.d = d;
+      ctx.slots = new Array(p.requestCount).fill(undefined);
+      ctx.pos = 0;
+      const N = p.requestCount;
+      const body = compile(
+        c,
+        ctx,
+        `const S = ctx.slots, SZ = ctx.d.sizes;
+        return function body(k) {
+          let q = ctx.pos, acc = 0;
+          for (let u = 0; u < k; u++, q++) {
+            const base = (q % ${p.requestSeq}) * ${N};
+            for (let j = 0; j < ${N}; j++) { const b = ${c.alloc('SZ[base + j]')}; b[0] = j; S[j] = b; acc += b.length; }
+            ${c.freeAll('S', N)}
+            S.fill(undefined);
+          }
+          ctx.pos = q;
+          return acc;
+        };`,
+      );
+      const probe = compile(
+        c,
+        ctx,
+        `const S = ctx.slots, SZ = ctx.d.sizes;
+        return {
+          fill() { for (let j = 0; j < ${N}; j++) { const b = ${c.alloc('SZ[j]')}; b[0] = j; S[j] = b; } },
+          release() { ${c.freeAll('S', N)} S.fill(undefined); },
+        };`,
+      );
+      return {
+        body,
+        prepare() {
+          ctx.pos = 0;
+        },
+        expect(k) {
+          let e = 0;
+          for (let u = 0, q = ctx.pos; u < k; u++, q++) e += d.totals[q % p.requestSeq];
+          return e;
+        },
+        probe,
+        peakLiveBytes: () => Math.max(...d.totals),
+      };
+    },
+  };
+}
+
+/**
+ * offsets: the offset level, the same size mix as a request, every block freed by itself
+ * (offheap fast views: allocOffset/freeOffset and one view of the region; @thi.ng: MemPool
+ * malloc/free of addresses; Buffer.allocUnsafe: a Buffer, dropped). One op = one allocation and
+ * its free.
+ */
+const offsets = {
+  id: 'offsets',
+  title: (p) => `offset-level alloc + free (${sizeName(p.requestMin)}..${sizeName(p.requestMax)})`,
+  op: (p) =>
+    `one allocation and its free: ${p.requestCount} blocks of a request's sizes allocated (first byte written through ` +
+    'a view of the whole memory), then each freed in order (offheap: allocOffset/freeOffset; @thi.ng: malloc/free)',
+  opsPerUnit: (p) => p.requestCount,
+  liveAfter: 0,
+  contestants: (c) => c.off != null,
+  info: (p) => ({ blocks: p.requestCount, sizes: `log-uniform ${p.requestMin}..${p.requestMax} B`, requests: p.requestSeq }),
+  need(p) {
+    const peak = Math.max(...requestData(p).totals);
+    return { bytes: peak * 2, peakLiveBytes: peak };
+  },
+  build(c, ctx, p) {
+    const d = requestData(p);
+    ctx.d = d;
+    ctx.slots = new Array(p.requestCount).fill(0);
+    ctx.pos = 0;
+    const N = p.requestCount;
+    const o = c.off;
+    const body = compile(
+      c,
+      ctx,
+      `${o.prologue}
+      const S = ctx.slots, SZ = ctx.d.sizes;
+      return function body(k) {
+        let q = ctx.pos, acc = 0;
+        for (let u = 0; u < k; u++, q++) {
+          const base = (q % ${p.requestSeq}) * ${N};
+          for (let j = 0; j < ${N}; j++) { const n = SZ[base + j]; const h = ${o.alloc('n')}; ${o.write('h', 'j')} S[j] = h; acc += n; }
+          for (let j = 0; j < ${N}; j++) { ${o.free('S[j]')} }
+        }
+        ctx.pos = q;
+        return acc;
+      };`,
+    );
+    return {
+      body,
+      prepare() {
+        ctx.pos = 0;
+      },
+      expect(k) {
+        let e = 0;
+        for (let u = 0, q = ctx.pos; u < k; u++, q++) e += d.totals[q % p.requestSeq];
+        return e;
+      },
+      peakLiveBytes: () => Math.max(...d.totals),
+    };
+  },
+};
+
+/**
+ * reset-4g: reset() of a 4 GiB arena in which resetBlocks x resetBlock bytes were allocated and
+ * touched (a byte written in every page). One op = the whole cycle (allocations, writes, reset);
+ * the reset alone is timed too (process.hrtime.bigint() around each call): the `part` figure,
+ * which the absolute target (<= 10 us) is checked on. Arenas only: there is no baseline.
+ */
+const reset4g = {
+  id: 'reset-4g',
+  title: (p) => `reset() of a 4 GiB arena with ${sizeName(p.resetBlocks * p.resetBlock)} touched`,
+  op: (p) =>
+    `one cycle: ${p.resetBlocks} blocks of ${sizeName(p.resetBlock)} allocated and a byte written in each of their pages, ` +
+    'then reset(); "reset() alone" times only the reset() calls',
+  opsPerUnit: 1,
+  liveAfter: 0,
+  contestants: isArena,
+  part: 'reset() alone',
+  info: (p) => ({ capacity: 4 * GiB, blocks: p.resetBlocks, blockBytes: p.resetBlock, touchedBytes: p.resetBlocks * p.resetBlock }),
+  need: (p) => ({ bytes: p.resetBlocks * p.resetBlock, peakLiveBytes: p.resetBlocks * p.resetBlock, capacity: 4 * GiB }),
+  build(c, ctx, p) {
+    ctx.partNs = 0n;
+    const B = p.resetBlock;
+    const body = compile(
+      c,
+      ctx,
+      `const hr = process.hrtime.bigint;
+      return function body(k) {
+        let acc = 0;
+        for (let u = 0; u < k; u++) {
+          for (let j = 0; j < ${p.resetBlocks}; j++) {
+            const b = ${c.alloc(B)};
+            for (let x = 0; x < ${B}; x += 4096) b[x] = j;
+            b[${B - 1}] = j;
+            acc += b.length;
+          }
+          const t0 = hr();
+          ${c.freeAll('undefined', 0)}
+          ctx.partNs += hr() - t0;
+        }
+        return acc;
+      };`,
+    );
+    return {
+      body,
+      prepare() {},
+      expect: (k) => k * p.resetBlocks * B,
+      // ns spent in reset() since the last call
+      takePartNs() {
+        const t = Number(ctx.partNs);
+        ctx.partNs = 0n;
+        return t;
+      },
+    };
+  },
+};
+
+/* typed-unsafe: typed-pool through the unzeroed call (allocArrayUnsafe); see typedWorkload. */
+
 const WORKLOADS = [
   pair(16),
   pair(64),
@@ -368,8 +605,18 @@ const WORKLOADS = [
   churn,
   realloc,
   typed,
+  typedUnsafe,
   fill,
+  request(256 * MiB, '256m'),
+  request(4 * GiB, '4g', (c) => isArena(c) || c.id === 'allocUnsafe'),
+  offsets,
+  reset4g,
 ];
+
+/** The contestants (of those given) that run workload w: its `contestants` filter, or all. */
+function contestantsOf(w, cs) {
+  return typeof w.contestants === 'function' ? cs.filter((c) => w.contestants(c)) : cs;
+}
 
 function workloadById(id) {
   const w = WORKLOADS.find((x) => x.id === id);
@@ -383,4 +630,4 @@ function field(w, name, p) {
   return typeof v === 'function' ? v(p) : v;
 }
 
-module.exports = { WORKLOADS, workloadById, params, field, sizeName, rng, RING };
+module.exports = { WORKLOADS, workloadById, contestantsOf, params, field, sizeName, rng, RING };

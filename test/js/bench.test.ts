@@ -24,7 +24,10 @@ const RUN = path.join(ROOT, 'bench', 'js', 'run.js');
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const { CONTESTANTS } = require('../../bench/js/contestants') as { CONTESTANTS: Array<{ id: string }> };
 // eslint-disable-next-line @typescript-eslint/no-var-requires
-const { WORKLOADS } = require('../../bench/js/workloads') as { WORKLOADS: Array<{ id: string }> };
+const { WORKLOADS, contestantsOf } = require('../../bench/js/workloads') as {
+  WORKLOADS: Array<{ id: string }>;
+  contestantsOf(w: unknown, cs: unknown[]): Array<{ id: string }>;
+};
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const report = require('../../bench/js/report') as { renderSvg(json: unknown): string };
 // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -33,6 +36,10 @@ const nativeSvg = require('../../bench/native/svg') as { render(json: unknown): 
 type Json = Record<string, unknown>;
 const CONTESTANT_IDS = CONTESTANTS.map((c) => c.id);
 const WORKLOAD_IDS = WORKLOADS.map((w) => w.id);
+/** The contestants each workload runs (some are for some contestants only: workloads.js). */
+const WORKLOAD_CONTESTANTS = Object.fromEntries(WORKLOADS.map((w) => [w.id, contestantsOf(w, CONTESTANTS).map((c) => c.id)]));
+/** The workloads of issue 12 (per request, unzeroed typed pooling, offsets, reset of 4 GiB). */
+const ISSUE12 = ['request-256m', 'request-4g', 'typed-unsafe', 'offsets', 'reset-4g'];
 
 let dir = '';
 let full: { status: number | null; stdout: string; stderr: string; files: string[]; json: Json; svg: string };
@@ -166,7 +173,7 @@ const isPos = (x: unknown): boolean => isNum(x) && x > 0;
 const isStr = (x: unknown): x is string => typeof x === 'string';
 const isObj = (x: unknown): x is Json => typeof x === 'object' && x !== null && !Array.isArray(x);
 
-function cellErrors(where: string, c: unknown, trace: boolean): string[] {
+function cellErrors(where: string, c: unknown, trace: boolean, hasBaseline = true): string[] {
   const e: string[] = [];
   const need = (ok: boolean, what: string): void => {
     if (!ok) e.push(`${where}: ${what}`);
@@ -175,8 +182,20 @@ function cellErrors(where: string, c: unknown, trace: boolean): string[] {
   need(isStr(c.contestant) && CONTESTANT_IDS.includes(c.contestant), 'contestant id');
   need(c.error === undefined, `error ${String(c.error)}`);
   need(Array.isArray(c.samplesNs) && c.samplesNs.length >= 2 && c.samplesNs.every(isPos), 'samplesNs: finite, > 0');
-  for (const k of ['medianNs', 'minNs', 'maxNs', 'opsPerSec', 'opsPerSample', 'ratioToAllocUnsafe', 'ratioToBest', 'peakRss', 'rssStart']) {
+  for (const k of ['medianNs', 'minNs', 'maxNs', 'opsPerSec', 'opsPerSample', 'ratioToBest', 'peakRss', 'rssStart']) {
     need(isPos(c[k]), `${k} finite and > 0 (got ${String(c[k])})`);
+  }
+  // A workload without the baseline (reset-4g) has no ratio to it.
+  if (hasBaseline) need(isPos(c.ratioToAllocUnsafe), `ratioToAllocUnsafe finite and > 0 (got ${String(c.ratioToAllocUnsafe)})`);
+  else need(c.ratioToAllocUnsafe === null, 'ratioToAllocUnsafe null without the baseline');
+  if (c.part !== undefined) {
+    const pt = c.part;
+    need(
+      isObj(pt) && isStr(pt.what) && Array.isArray(pt.samplesNs) && pt.samplesNs.length >= 2 && pt.samplesNs.every(isPos) &&
+        isPos(pt.medianNs) && isPos(pt.minNs) && isPos(pt.maxNs),
+      'part: what, samplesNs, medianNs, minNs, maxNs',
+    );
+    need(isObj(pt) && (pt.medianNs as number) <= (c.medianNs as number) * 1.5, 'part no longer than the whole op');
   }
   need(isNum(c.spread) && (c.spread as number) >= 0, 'spread >= 0');
   need(isNum(c.ratioToBest) && (c.ratioToBest as number) >= 1 - 1e-9, 'ratioToBest >= 1');
@@ -251,8 +270,16 @@ function shapeErrors(j: Json, expectTraces: number, expectWorkloads: string[]): 
     }
     need(isStr(w.title) && isStr(w.op) && isPos(w.opsPerUnit) && isObj(w.info), `workload ${String(w.id)}: title, op, opsPerUnit, info`);
     need(isStr(w.best) && CONTESTANT_IDS.includes(w.best as string), `workload ${String(w.id)}: best`);
-    need(Array.isArray(w.results) && w.results.length === CONTESTANT_IDS.length, `workload ${String(w.id)}: one result per contestant`);
-    for (const c of (w.results as unknown[]) ?? []) e.push(...cellErrors(`${String(w.id)}/${String(isObj(c) ? c.contestant : '?')}`, c, false));
+    const wc = WORKLOAD_CONTESTANTS[String(w.id)] ?? [];
+    need(JSON.stringify(w.contestants) === JSON.stringify(wc), `workload ${String(w.id)}: contestants ${JSON.stringify(w.contestants)}`);
+    need(
+      Array.isArray(w.results) && JSON.stringify(w.results.map((c: Json) => c.contestant)) === JSON.stringify(wc),
+      `workload ${String(w.id)}: one result per contestant of the workload`,
+    );
+    const hasBaseline = wc.includes('allocUnsafe');
+    for (const c of (w.results as unknown[]) ?? []) {
+      e.push(...cellErrors(`${String(w.id)}/${String(isObj(c) ? c.contestant : '?')}`, c, false, hasBaseline));
+    }
   }
   const ts = (Array.isArray(j.traces) ? j.traces : []) as unknown[];
   need(ts.length === expectTraces, `traces: ${ts.length}, expected ${expectTraces}`);
@@ -273,6 +300,7 @@ function shapeErrors(j: Json, expectTraces: number, expectWorkloads: string[]): 
       isObj(t) && isStr(t.workload) && isStr(t.of) && isStr(t.vs) && isStr(t.target) && isPos(t.ratio) && typeof t.met === 'boolean' && isStr(t.measured),
       `target ${JSON.stringify(t)}`,
     );
+    if (isObj(t) && t.vs === 'absolute') need(isPos(t.valueNs) && isPos(t.limitNs), `absolute target ${JSON.stringify(t)}`);
   }
   need(Array.isArray(j.errors) && j.errors.length === 0, `errors: ${JSON.stringify(j.errors)}`);
   need(isStr(j.table) && (j.table as string).length > 100, 'table');
@@ -326,9 +354,45 @@ describe('npm run bench -- --tiny (every contestant x every workload and shipped
   });
 
   test("the README's JavaScript performance targets are all checked, each met or missed", () => {
-    const targets = full.json.targets as Array<{ workload: string; of: string }>;
-    expect(targets.length).toBe(22);
-    expect(new Set(targets.map((t) => t.workload))).toEqual(new Set(['pair-64', 'pair-4k', 'pair-64k', 'pair-1m']));
+    const targets = full.json.targets as Array<{ workload: string; of: string; vs: string }>;
+    expect(targets.length).toBe(36);
+    expect(new Set(targets.map((t) => t.workload))).toEqual(
+      new Set(['pair-64', 'pair-4k', 'pair-64k', 'pair-1m', 'fill-free', ...ISSUE12, 'trace log-batcher']),
+    );
+    // Issue 12: fast views, dlmalloc and buddy, each against its rival.
+    const vs = (w: string): string[] => [...new Set(targets.filter((t) => t.workload === w).map((t) => `${t.of}:${t.vs}`))].sort();
+    expect(vs('request-256m')).toEqual(['buddy-fast:allocUnsafe', 'dl-fast:allocUnsafe']);
+    expect(vs('request-4g')).toEqual(['buddy-fast:allocUnsafe', 'dl-fast:allocUnsafe']);
+    expect(vs('fill-free')).toEqual(['buddy-fast:allocUnsafe', 'dl-fast:allocUnsafe']);
+    expect(vs('trace log-batcher')).toEqual(['buddy-fast:allocUnsafe', 'dl-fast:allocUnsafe']);
+    expect(vs('typed-unsafe')).toEqual(['buddy-fast:typedarray-pool', 'dl-fast:typedarray-pool']);
+    expect(vs('offsets')).toEqual(['buddy-fast:thing-malloc', 'dl-fast:thing-malloc']);
+    expect(vs('reset-4g')).toEqual(['buddy-fast:absolute', 'dl-fast:absolute']);
+  });
+
+  test('the workloads of issue 12 run at tiny scale: per request at 256 MiB and 4 GiB, unzeroed pooling, offsets, reset', () => {
+    const ws = full.json.workloads as Array<{ id: string; info: Json; results: Json[]; part?: string }>;
+    const w = (id: string): { id: string; info: Json; results: Json[]; part?: string } => ws.find((x) => x.id === id) as never;
+    for (const id of ISSUE12) expect(w(id)).toBeDefined();
+    expect(w('request-256m').info.capacity).toBe(256 * 1024 * 1024);
+    expect(w('request-4g').info.capacity).toBe(4 * 1024 * 1024 * 1024);
+    expect(w('request-4g').results.map((c) => c.contestant)).toEqual(['dl-safe', 'dl-fast', 'buddy-safe', 'buddy-fast', 'allocUnsafe']);
+    expect(w('offsets').results.map((c) => c.contestant)).toEqual(['dl-fast', 'buddy-fast', 'allocUnsafe', 'thing-malloc']);
+    expect(w('typed-unsafe').results.map((c) => c.contestant)).toEqual(
+      expect.arrayContaining(['dl-fast', 'buddy-fast', 'allocUnsafe', 'typedarray-pool']),
+    );
+    // reset-4g: arenas only, no baseline; reset() alone timed, in the table and in the targets.
+    expect(w('reset-4g').part).toBe('reset() alone');
+    expect(w('reset-4g').results.map((c) => c.contestant)).toEqual(['dl-safe', 'dl-fast', 'buddy-safe', 'buddy-fast']);
+    for (const c of w('reset-4g').results) expect((c.part as Json).what).toBe('reset() alone');
+    expect(full.stdout).toMatch(/^ {2}reset\(\) alone, ns per op: median \[min-max\]$/m);
+    expect(full.stdout).toMatch(/^ {2}(met {3}|MISSED) {2}reset-4g +dl-fast +reset\(\) alone <= 10 us \(absolute\) +measured [\d.]+ us/m);
+    // The per-request arenas hold one request's blocks when the memory is read (probe), and
+    // the offset level frees every block.
+    for (const id of ['dl-fast', 'buddy-fast']) {
+      expect((w('request-4g').results.find((c) => c.contestant === id)?.memory as Json).liveAllocations).toBe(64);
+      expect((w('offsets').results.find((c) => c.contestant === id)?.memory as Json).liveAllocations).toBe(0);
+    }
   });
 
   test('shared arenas: 1, 2 and 4 workers for each of the three contestants, with throughput and scaling', () => {
@@ -363,9 +427,16 @@ describe('npm run bench -- --tiny (every contestant x every workload and shipped
     expect(svg).toMatch(/^<\?xml version="1\.0" encoding="UTF-8"/);
     expect(svg).toMatch(/<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" version="1\.1"/);
     expect(svg).not.toMatch(/<script|<style|javascript:|<foreignObject|\son[a-z]+="/i);
-    const groups = (full.json.workloads as unknown[]).length + (full.json.traces as unknown[]).length;
+    // A bar per result of every group with the baseline (reset-4g has none: no ratios).
+    const groups = [...(full.json.workloads as Json[]), ...(full.json.traces as Json[])];
+    const cells = groups
+      .map((g) => g.results as Json[])
+      .filter((rs) => rs.some((c) => c.contestant === 'allocUnsafe'))
+      .reduce((n, rs) => n + rs.length, 0);
+    expect(cells).toBeGreaterThan(groups.length * 4);
     const bars = svg.match(/<rect [^>]*fill="#[0-9a-f]{6}"><title>[^<]*x Buffer\.allocUnsafe</g) ?? [];
-    expect(bars.length).toBe(groups * CONTESTANT_IDS.length);
+    expect(bars.length).toBe(cells);
+    expect(svg).not.toMatch(/>reset-4g: /);
     expect(fs.readFileSync(path.join(dir, 'full', 'js-latest-tiny.svg'), 'utf8')).toBe(svg);
   });
 
@@ -379,7 +450,9 @@ describe('npm run bench -- --tiny (every contestant x every workload and shipped
   test("the SVG writes every ratio beyond its bar's end, on the bar's side of the 1x line", () => {
     const bars = barsOf(full.svg).filter((b) => / Buffer\.allocUnsafe$/.test(b.title));
     // The bars are drawn group by group, contestant by contestant: the cells' ratios in order.
-    const groups = [...(full.json.workloads as Json[]), ...(full.json.traces as Json[])];
+    const groups = [...(full.json.workloads as Json[]), ...(full.json.traces as Json[])].filter((g) =>
+      (g.results as Json[]).some((c) => c.contestant === 'allocUnsafe'),
+    );
     const ratios = groups.flatMap((g) => (g.results as Json[]).map((c) => c.ratioToAllocUnsafe as number));
     expect(bars.length).toBe(ratios.length);
     const faster = new Map(bars.map((b, i) => [b, (ratios[i] as number) < 1]));

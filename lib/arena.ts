@@ -1374,8 +1374,9 @@ export class Arena {
    * Frees every allocation at once (safe mode: every view is detached). Costs what was used
    * since the last reset, not the capacity; up to `options.retain` bytes of the pages written
    * stay committed for the next allocations (known not to be zero: `calloc` still zeroes them),
-   * the rest go back to the OS. The spare blocks of a fast-view arena go too, so the first
-   * small allocation of each size afterwards takes a new batch from the allocator.
+   * the rest go back to the OS. A fast-view arena then gets again the small spare blocks the
+   * period since the last reset took (at most `retain` bytes of them), so that the next request
+   * of a per-request arena allocates them without a native call.
    *
    * @throws {@link ArenaError} `ERR_ARENA_DESTROYED` once the arena is destroyed.
    * @throws {@link ArenaError} `ERR_ARENA_CORRUPTED` when the allocator finds damaged metadata.

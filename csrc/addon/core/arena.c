@@ -493,7 +493,11 @@ int oh_reset(oh_arena* a) {
   size_t peak = peak_committed(a);
   if (peak > a->peak_carried) a->peak_carried = peak;
   oh_reset_work w = {0, 0, 0, 0};
-  /* The spares first: they are blocks of the allocator that is reset. */
+  /* The spares first: they are blocks of the allocator that is reset. What
+   * this period took from them is carved again at the end, within the
+   * retained bytes (pages that stay committed anyway). */
+  uint32_t want[OH_SPARE_CLASSES + 1];
+  oh_spares_demand(a, want);
   w.map_bytes += oh_spares_forget(a, 0);
   a->live = 0;
   s = a->released ? OH_INVALID : fast_reset(a, &w);
@@ -504,6 +508,7 @@ int oh_reset(oh_arena* a) {
     s = core_init(a);
     if (s) a->corrupted = 1;
   }
+  if (s == OH_OK) oh_spares_warm(a, want, a->retain);
   a->last_reset = w;
   return leave(a, &e, s);
 }

@@ -175,7 +175,9 @@ int oh_state(oh_arena* a);
  * lowest ones: where the next blocks go), known not to be zero, so a zeroed
  * request clears them. The work follows what was used since the last reset
  * (the allocators' touched parts, the live and tag maps there), not the
- * capacity; a->last_reset says what was done. */
+ * capacity; a->last_reset says what was done. An arena with spares then
+ * gets again, on its stacks, the spare blocks the period took from them
+ * (at most `retain` bytes of them): a fresh arena given those spares. */
 int oh_reset(oh_arena* a);
 /* The pages go back now and every later call refuses (OH_DESTROYED); the
  * address range stays reserved until oh_arena_delete. Idempotent. */

@@ -129,6 +129,7 @@ size_t oh_spares_forget(oh_arena* a, int give_back_pages) {
   a->sp.tag_lo = a->sp.tags_len;
   a->sp.tag_hi = 0;
   memset(a->sp.count, 0, 4 * (OH_SPARE_CLASSES + 1));
+  memset(a->sp.supplied, 0, sizeof a->sp.supplied);
   return cleared;
 }
 
@@ -161,12 +162,11 @@ static int stack_of(oh_arena* a, size_t c, uint32_t* n) {
 /* Fills class c's stack with up to refill[c] new blocks (never past its
  * depth), lowest offsets on top, so blocks are handed out in address order.
  * OH_OK when at least one was added, else why not. */
-int oh_spares_refill(oh_arena* a, size_t c) {
+static int refill_n(oh_arena* a, size_t c, uint32_t want) {
   const oh_spare_table* t = oh_spare_table_get();
   uint32_t n;
   int s = stack_of(a, c, &n);
   if (s) return s;
-  uint32_t want = t->refill[c];
   if (want > t->depth[c] - n) want = t->depth[c] - n;
   if (want == 0) return OH_OK;
   double* stack = a->sp.stack + t->base[c];
@@ -183,11 +183,17 @@ int oh_spares_refill(oh_arena* a, size_t c) {
     got[k] = off;
   }
   a->live += k;
+  a->sp.supplied[c] += k;
   /* got[] is in allocation order, usually rising: the last is pushed first. */
   for (uint32_t j = 0; j < k; j++) stack[n + j] = (double)got[k - 1 - j];
   a->sp.count[c] = (int32_t)(n + k);
   if (k > 0) return OH_OK;
   return a->corrupted ? OH_CORRUPTED : OH_OOM;
+}
+
+int oh_spares_refill(oh_arena* a, size_t c) {
+  if (c < 1 || c > OH_SPARE_CLASSES) return OH_INVALID;
+  return refill_n(a, c, oh_spare_table_get()->refill[c]);
 }
 
 /* Gives the `m` oldest spares of class c (the bottom of its stack) back. */
@@ -214,7 +220,37 @@ static int give_back(oh_arena* a, size_t c, uint32_t m) {
   }
   memmove(stack, stack + m, (n - m) * sizeof *stack);
   a->sp.count[c] = (int32_t)(n - m);
+  a->sp.supplied[c] = a->sp.supplied[c] > m ? a->sp.supplied[c] - m : 0;
   return OH_OK;
+}
+
+void oh_spares_demand(const oh_arena* a, uint32_t want[OH_SPARE_CLASSES + 1]) {
+  const oh_spare_table* t = oh_spare_table_get();
+  for (size_t c = 0; c <= OH_SPARE_CLASSES; c++) {
+    uint32_t w = 0;
+    if (a->sp.tags && c >= 1) {
+      int32_t k = a->sp.count[c];
+      uint32_t left = (k > 0 && (uint32_t)k <= t->depth[c]) ? (uint32_t)k : 0;
+      w = a->sp.supplied[c] > left ? a->sp.supplied[c] - left : 0;
+      if (w > t->depth[c]) w = t->depth[c];
+    }
+    want[c] = w;
+  }
+}
+
+size_t oh_spares_warm(oh_arena* a, const uint32_t want[OH_SPARE_CLASSES + 1], size_t budget) {
+  const oh_spare_table* t = oh_spare_table_get();
+  size_t carved = 0;
+  if (!a->sp.tags) return 0;
+  for (size_t c = 1; c <= OH_SPARE_CLASSES; c++) {
+    uint32_t n = want[c] > (uint32_t)a->sp.count[c] ? want[c] - (uint32_t)a->sp.count[c] : 0;
+    if (n > (budget - carved) / t->bytes[c]) n = (uint32_t)((budget - carved) / t->bytes[c]);
+    if (n == 0) continue;
+    int32_t before = a->sp.count[c];
+    if (refill_n(a, c, n) != OH_OK) return carved;
+    carved += (size_t)(a->sp.count[c] - before) * t->bytes[c];
+  }
+  return carved;
 }
 
 /* A full stack gives back its older half. */

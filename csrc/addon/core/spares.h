@@ -90,6 +90,14 @@ typedef struct oh_spares {
    * of whole tags, widens it; forget clears it and empties it), so a reset
    * clears what was used, not the map. tag_lo >= tag_hi: none. */
   size_t tag_lo, tag_hi;
+  /* supplied[c]: blocks refills put on stack c since the last reset, less
+   * those given back to the allocator. What the period took from the stack
+   * is supplied[c] - count[c] (less, when JavaScript pushed freed blocks
+   * back): a reset carves that many again into the fresh allocator, within
+   * the retained bytes (oh_spares_warm), so a per-request arena's next
+   * request finds the stacks as the last one needed them, and takes no
+   * native call for them. */
+  uint32_t supplied[OH_SPARE_CLASSES + 1];
 } oh_spares;
 
 #ifdef __cplusplus

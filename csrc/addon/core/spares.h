@@ -98,6 +98,11 @@ typedef struct oh_spares {
    * request finds the stacks as the last one needed them, and takes no
    * native call for them. */
   uint32_t supplied[OH_SPARE_CLASSES + 1];
+  /* demand[c]: what a reset carves again for class c: the larger of what
+   * this period took and the last demand less an eighth, so that requests
+   * of varying sizes keep every class they use warm, and a class no longer
+   * used fades out; at most the stack's depth. */
+  uint32_t demand[OH_SPARE_CLASSES + 1];
 } oh_spares;
 
 #ifdef __cplusplus

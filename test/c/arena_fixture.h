@@ -3,7 +3,9 @@
  *  - byte-exact snapshots of an arena (region, allocator metadata, tag map and
  *    spare stacks) for the "a refused call changes nothing" checks (small
  *    arenas only: every part is copied);
- *  - the JavaScript side of the spares (lib/spares.ts's take and put), in C.
+ *  - the JavaScript side of the spares (lib/spares.ts's take and put), in C;
+ *  - size units, a status check, and making an arena of any configuration.
+ * Include after testhelper.h.
  */
 #ifndef OFFHEAP_TEST_ARENA_FIXTURE_H
 #define OFFHEAP_TEST_ARENA_FIXTURE_H
@@ -15,6 +17,44 @@
 #include <string.h>
 
 #include "../../csrc/addon/core/arena.h"
+
+#define KiB ((size_t)1 << 10)
+#define MiB ((size_t)1 << 20)
+#define GiB ((size_t)1 << 30)
+
+/* A status check: the expression's status must be `want` (both printed otherwise). */
+#define CHECK_ST(expr, want)                                                              \
+  do {                                                                                    \
+    int st_got_ = (expr);                                                                 \
+    int st_want_ = (want);                                                                \
+    if (st_got_ != st_want_) {                                                            \
+      test_failed_checks++;                                                               \
+      fprintf(stderr, "  FAIL %s (%s:%d): %s == %s (%d != %d)\n", test_current, __FILE__, \
+              __LINE__, #expr, #want, st_got_, st_want_);                                 \
+    }                                                                                     \
+  } while (0)
+
+static inline const char* kind_name(int kind) { return kind == OH_KIND_DLMALLOC ? "dlmalloc" : "buddy"; }
+
+/* A new arena of the core, or NULL (said on stderr). */
+static inline oh_arena* fixture_arena(int kind, size_t capacity, size_t min_block, int spares, int shared,
+                                      size_t retain) {
+  oh_config cfg;
+  memset(&cfg, 0, sizeof cfg);
+  cfg.kind = kind;
+  cfg.capacity = capacity;
+  cfg.min_block = min_block;
+  cfg.spares = spares;
+  cfg.shared = shared;
+  cfg.retain = retain;
+  oh_arena* a = NULL;
+  int s = oh_arena_create(&cfg, &a);
+  if (s != OH_OK || !a) {
+    fprintf(stderr, "  oh_arena_create(%s, %zu) -> %d\n", kind_name(kind), capacity, s);
+    return NULL;
+  }
+  return a;
+}
 
 #define SNAP_PARTS 8
 typedef struct {

@@ -38,40 +38,11 @@
 #include "testhelper.h"
 #include "arena_fixture.h"
 
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
-#define GiB ((size_t)1 << 30)
-
-#define CHECK_ST(expr, want)                                                                  \
-  do {                                                                                        \
-    int st_got_ = (expr);                                                                     \
-    int st_want_ = (want);                                                                    \
-    if (st_got_ != st_want_) {                                                                \
-      test_failed_checks++;                                                                   \
-      fprintf(stderr, "  FAIL %s (%s:%d): %s == %s (%d != %d)\n", test_current, __FILE__,     \
-              __LINE__, #expr, #want, st_got_, st_want_);                                     \
-    }                                                                                         \
-  } while (0)
-
-static const char* kind_name(int kind) { return kind == OH_KIND_DLMALLOC ? "dlmalloc" : "buddy"; }
 
 /* ---- helpers ------------------------------------------------------------- */
 
 static oh_arena* make_arena_ex(int kind, size_t capacity, size_t min_block, int spares, int shared) {
-  oh_config cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.kind = kind;
-  cfg.capacity = capacity;
-  cfg.min_block = min_block;
-  cfg.spares = spares;
-  cfg.shared = shared;
-  oh_arena* a = NULL;
-  int s = oh_arena_create(&cfg, &a);
-  if (s != OH_OK || !a) {
-    fprintf(stderr, "  oh_arena_create(%s, %zu) -> %d\n", kind_name(kind), capacity, s);
-    return NULL;
-  }
-  return a;
+  return fixture_arena(kind, capacity, min_block, spares, shared, 0);
 }
 
 static oh_arena* make_arena(int kind, size_t capacity) { return make_arena_ex(kind, capacity, 16, 0, 0); }

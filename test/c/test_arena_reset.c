@@ -21,32 +21,8 @@
 #include "testhelper.h"
 #include "arena_fixture.h"
 
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
-#define GiB ((size_t)1 << 30)
-
-#define CHECK_ST(expr, want)                                                              \
-  do {                                                                                    \
-    int st_got_ = (expr);                                                                 \
-    int st_want_ = (want);                                                                \
-    if (st_got_ != st_want_) {                                                            \
-      test_failed_checks++;                                                               \
-      fprintf(stderr, "  FAIL %s (%s:%d): %s == %s (%d != %d)\n", test_current, __FILE__, \
-              __LINE__, #expr, #want, st_got_, st_want_);                                 \
-    }                                                                                     \
-  } while (0)
-
 static oh_arena* make(int kind, size_t capacity, int spares, size_t retain) {
-  oh_config cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.kind = kind;
-  cfg.capacity = capacity;
-  cfg.min_block = 16;
-  cfg.spares = spares;
-  cfg.retain = retain;
-  oh_arena* a = NULL;
-  if (oh_arena_create(&cfg, &a) != OH_OK) return NULL;
-  return a;
+  return fixture_arena(kind, capacity, 16, spares, 0, retain);
 }
 
 static unsigned char* at(oh_arena* a, size_t off) { return a->base + off; }

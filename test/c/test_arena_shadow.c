@@ -33,8 +33,6 @@
 #include "testhelper.h"
 #include "arena_fixture.h"
 
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
 
 enum { MAXLIVE = 4096, FREED_RING = 64, CHECK_EVERY = 512, VERIFY_EVERY = 2048, SNAP_EVERY = 300 };
 

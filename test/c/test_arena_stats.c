@@ -26,25 +26,8 @@
 #include "testhelper.h"
 #include "arena_fixture.h"
 
-#define KiB ((size_t)1 << 10)
-#define MiB ((size_t)1 << 20)
-
-static const char* kind_name(int kind) { return kind == OH_KIND_DLMALLOC ? "dlmalloc" : "buddy"; }
-
 static oh_arena* make_arena_ex(int kind, size_t capacity, size_t min_block, int spares) {
-  oh_config cfg;
-  memset(&cfg, 0, sizeof cfg);
-  cfg.kind = kind;
-  cfg.capacity = capacity;
-  cfg.min_block = min_block;
-  cfg.spares = spares;
-  oh_arena* a = NULL;
-  int s = oh_arena_create(&cfg, &a);
-  if (s != OH_OK || !a) {
-    fprintf(stderr, "  oh_arena_create(%s, %zu) -> %d\n", kind_name(kind), capacity, s);
-    return NULL;
-  }
-  return a;
+  return fixture_arena(kind, capacity, min_block, spares, 0, 0);
 }
 
 static oh_arena_stats stats_of(oh_arena* a) {

@@ -25,23 +25,12 @@ import {
   makeArena,
   rng,
   tag,
+  TYPED_ARRAY_CTORS,
 } from './helpers';
 
 afterEach(destroyAll);
 
-const TYPED = [
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-] as const;
+const TYPED = TYPED_ARRAY_CTORS;
 
 function statsAddUp(arena: Arena): void {
   const s = arena.stats();

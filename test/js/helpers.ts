@@ -26,6 +26,21 @@ export const VIEWS: ViewsKind[] = ['safe', 'fast'];
 export const COMBOS: Array<[AllocatorKind, ViewsKind]> = [];
 for (const a of ALLOCATORS) for (const v of VIEWS) COMBOS.push([a, v]);
 
+/** Every TypedArray constructor allocArray and allocArrayUnsafe accept. */
+export const TYPED_ARRAY_CTORS = [
+  Int8Array,
+  Uint8Array,
+  Uint8ClampedArray,
+  Int16Array,
+  Uint16Array,
+  Int32Array,
+  Uint32Array,
+  Float32Array,
+  Float64Array,
+  BigInt64Array,
+  BigUint64Array,
+] as const;
+
 export const KiB = 1024;
 export const MiB = 1024 * 1024;
 export const GiB = 1024 * MiB;

@@ -4,23 +4,23 @@
  * and both view modes: kinds, lengths, alignment, the error table, zeroing that reaches every
  * requested byte and no neighbour's, traces and stats.
  */
-import { Arena, COMBOS, KiB, MiB, bytes, destroyAll, expectError, makeArena, protoNamed, rng } from './helpers';
+import {
+  Arena,
+  COMBOS,
+  KiB,
+  MiB,
+  TYPED_ARRAY_CTORS,
+  bytes,
+  destroyAll,
+  expectError,
+  makeArena,
+  protoNamed,
+  rng,
+} from './helpers';
 
 afterEach(destroyAll);
 
-const CTORS = [
-  Int8Array,
-  Uint8Array,
-  Uint8ClampedArray,
-  Int16Array,
-  Uint16Array,
-  Int32Array,
-  Uint32Array,
-  Float32Array,
-  Float64Array,
-  BigInt64Array,
-  BigUint64Array,
-] as const;
+const CTORS = TYPED_ARRAY_CTORS;
 
 const LENGTHS = [0, 1, 2, 3, 7, 8, 15, 16, 17, 100, 1000, 4097, 8191, 8192, 8193, 20000];
 

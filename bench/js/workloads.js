@@ -23,6 +23,24 @@ const GiB = 1024 * MiB;
 const RING = 16; // GC-managed blocks stay reachable in a ring this long (power of two)
 
 /** mulberry32: a small seeded PRNG, uniform in [0, 1). */
+/**
+ * What the per-request workloads share: where in the sequence of requests a timed run starts,
+ * the bytes the next k requests allocate (the checksum the body returns), and the largest request.
+ */
+function requestReplay(ctx, d, p) {
+  return {
+    prepare() {
+      ctx.pos = 0;
+    },
+    expect(k) {
+      let e = 0;
+      for (let u = 0, q = ctx.pos; u < k; u++, q++) e += d.totals[q % p.requestSeq];
+      return e;
+    },
+    peakLiveBytes: () => Math.max(...d.totals),
+  };
+}
+
 function rng(seed) {
   let a = seed >>> 0;
   return function next() {
@@ -463,19 +481,7 @@ function request(capacity, tag, only) {
           release() { ${c.freeAll('S', N)} S.fill(undefined); },
         };`,
       );
-      return {
-        body,
-        prepare() {
-          ctx.pos = 0;
-        },
-        expect(k) {
-          let e = 0;
-          for (let u = 0, q = ctx.pos; u < k; u++, q++) e += d.totals[q % p.requestSeq];
-          return e;
-        },
-        probe,
-        peakLiveBytes: () => Math.max(...d.totals),
-      };
+      return { body, ...requestReplay(ctx, d, p), probe };
     },
   };
 }
@@ -523,18 +529,7 @@ const offsets = {
         return acc;
       };`,
     );
-    return {
-      body,
-      prepare() {
-        ctx.pos = 0;
-      },
-      expect(k) {
-        let e = 0;
-        for (let u = 0, q = ctx.pos; u < k; u++, q++) e += d.totals[q % p.requestSeq];
-        return e;
-      },
-      peakLiveBytes: () => Math.max(...d.totals),
-    };
+    return { body, ...requestReplay(ctx, d, p) };
   },
 };
 

@@ -22,7 +22,6 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const RING = 16; // GC-managed blocks stay reachable in a ring this long (power of two)
 
-/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
 /**
  * What the per-request workloads share: where in the sequence of requests a timed run starts,
  * the bytes the next k requests allocate (the checksum the body returns), and the largest request.
@@ -41,6 +40,7 @@ function requestReplay(ctx, d, p) {
   };
 }
 
+/** mulberry32: a small seeded PRNG, uniform in [0, 1). */
 function rng(seed) {
   let a = seed >>> 0;
   return function next() {

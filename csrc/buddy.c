@@ -726,11 +726,8 @@ static int push_roots(buddy_t* b) {
   return BUDDY_OK;
 }
 
-/* Empties lists, cache and the split/alloc bitmaps (the zero bitmap stays:
- * pages it calls zero are free and untouched). */
-static void clear_tree(buddy_t* b) {
-  memset(b->split_bits, 0, 8 * words_for(b->split_nbits));
-  memset(b->alloc_bits, 0, 8 * words_for(b->granules));
+/* Empties the free lists and the cache, and their counts. */
+static void clear_lists(buddy_t* b) {
   memset(b->head, 0, sizeof b->head);
   memset(b->tail, 0, sizeof b->tail);
   memset(b->count, 0, sizeof b->count);
@@ -738,6 +735,14 @@ static void clear_tree(buddy_t* b) {
   memset(b->cache, 0, sizeof b->cache);
   b->nonempty = 0;
   b->list_bytes = b->cached_bytes = b->alloc_leaves = 0;
+}
+
+/* Empties lists, cache and the split/alloc bitmaps (the zero bitmap stays:
+ * pages it calls zero are free and untouched). */
+static void clear_tree(buddy_t* b) {
+  memset(b->split_bits, 0, 8 * words_for(b->split_nbits));
+  memset(b->alloc_bits, 0, 8 * words_for(b->granules));
+  clear_lists(b);
 }
 
 int buddy_init(buddy_t** out, void* meta, size_t meta_size, void* base, size_t region_size,
@@ -946,13 +951,7 @@ int buddy_restart(buddy_t* b, size_t keep_bytes, int (*release)(void* ptr, size_
     }
     root += block_size(b, rk);
   }
-  memset(b->head, 0, sizeof b->head);
-  memset(b->tail, 0, sizeof b->tail);
-  memset(b->count, 0, sizeof b->count);
-  memset(b->cache_count, 0, sizeof b->cache_count);
-  memset(b->cache, 0, sizeof b->cache);
-  b->nonempty = 0;
-  b->list_bytes = b->cached_bytes = b->alloc_leaves = 0;
+  clear_lists(b);
   /* I7: the pages written since the last restart, lowest first; the lowest
    * keep_bytes worth stay dirty (the next blocks come from the bottom). */
   if (tracking_zero(b)) {

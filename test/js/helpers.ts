@@ -225,3 +225,39 @@ export function runFixture(
 export function describeRun(r: FixtureResult): string {
   return `status=${r.status} signal=${r.signal}\n--- stdout (tail)\n${r.stdout.slice(-3000)}\n--- stderr (tail)\n${r.stderr.slice(-3000)}`;
 }
+
+/** The live blocks of a shadow model as address intervals: add() throws on any overlap. */
+export class Intervals {
+  // sorted starts, and start → end
+  private starts: number[] = [];
+  private ends = new Map<number, number>();
+  private lowerBound(x: number): number {
+    let lo = 0;
+    let hi = this.starts.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.starts[mid]! < x) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+  add(start: number, end: number): void {
+    if (end === start) end = start + 1; // a zero-length block still owns its address
+    const i = this.lowerBound(start);
+    if (i < this.starts.length && this.starts[i]! < end) {
+      throw new Error(`overlap: [${start},${end}) vs block at ${this.starts[i]}`);
+    }
+    if (i > 0) {
+      const prev = this.starts[i - 1]!;
+      if (this.ends.get(prev)! > start) throw new Error(`overlap: [${start},${end}) vs [${prev},${this.ends.get(prev)})`);
+    }
+    this.starts.splice(i, 0, start);
+    this.ends.set(start, end);
+  }
+  remove(start: number): void {
+    const i = this.lowerBound(start);
+    if (this.starts[i] !== start) throw new Error(`interval ${start} not in the model`);
+    this.starts.splice(i, 1);
+    this.ends.delete(start);
+  }
+}

@@ -8,6 +8,7 @@
 import {
   ALLOCATORS,
   Arena,
+  Intervals,
   KiB,
   MiB,
   destroyAll,
@@ -424,35 +425,6 @@ describe.each(ALLOCATORS)('%s arena, shared: the offset API takes the locked nat
 });
 
 // ---- a randomised run of offsets and views together, against a model ------------------------
-
-class Intervals {
-  private readonly starts: number[] = [];
-  private readonly ends = new Map<number, number>();
-  private lowerBound(x: number): number {
-    let lo = 0;
-    let hi = this.starts.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.starts[mid]! < x) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-  add(start: number, end: number): void {
-    if (end === start) end = start + 1;
-    const i = this.lowerBound(start);
-    if (i < this.starts.length && this.starts[i]! < end) throw new Error(`overlap: [${start},${end}) vs ${this.starts[i]}`);
-    if (i > 0 && this.ends.get(this.starts[i - 1]!)! > start) throw new Error(`overlap: [${start},${end}) vs ${this.starts[i - 1]}`);
-    this.starts.splice(i, 0, start);
-    this.ends.set(start, end);
-  }
-  remove(start: number): void {
-    const i = this.lowerBound(start);
-    if (this.starts[i] !== start) throw new Error(`interval ${start} not in the model`);
-    this.starts.splice(i, 1);
-    this.ends.delete(start);
-  }
-}
 
 describe.each(ALLOCATORS)('%s arena, fast views: offsets and views at random against a model', (allocator) => {
   test('30,000 operations: no two live blocks overlap, contents kept, stats and check agree', () => {

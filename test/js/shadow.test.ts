@@ -14,7 +14,7 @@
  * `arena.memory.buffer`, which carry no brand), and any block, however made, may be freed by
  * freeOffset, resized by reallocOffset or queried by usableSizeOffset.
  */
-import { Arena, COMBOS, KiB, MiB, destroyAll, makeArena, rng } from './helpers';
+import { Arena, COMBOS, Intervals, KiB, MiB, destroyAll, makeArena, rng } from './helpers';
 
 afterEach(destroyAll);
 
@@ -31,41 +31,6 @@ const TYPED = [Uint8Array, Int16Array, Uint32Array, Float32Array, Float64Array, 
 
 function byteView(v: ArrayBufferView): Buffer {
   return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-}
-
-class Intervals {
-  // sorted starts, and start → end
-  private starts: number[] = [];
-  private ends = new Map<number, number>();
-  private lowerBound(x: number): number {
-    let lo = 0;
-    let hi = this.starts.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.starts[mid]! < x) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-  add(start: number, end: number): void {
-    if (end === start) end = start + 1; // a zero-length block still owns its address
-    const i = this.lowerBound(start);
-    if (i < this.starts.length && this.starts[i]! < end) {
-      throw new Error(`overlap: [${start},${end}) vs block at ${this.starts[i]}`);
-    }
-    if (i > 0) {
-      const prev = this.starts[i - 1]!;
-      if (this.ends.get(prev)! > start) throw new Error(`overlap: [${start},${end}) vs [${prev},${this.ends.get(prev)})`);
-    }
-    this.starts.splice(i, 0, start);
-    this.ends.set(start, end);
-  }
-  remove(start: number): void {
-    const i = this.lowerBound(start);
-    if (this.starts[i] !== start) throw new Error(`interval ${start} not in the model`);
-    this.starts.splice(i, 1);
-    this.ends.delete(start);
-  }
 }
 
 function pickSize(r: () => number): number {

@@ -22,6 +22,9 @@ const DEPTH = Int32Array.from(C.spares.depth);
 const BASE = Int32Array.from(C.spares.base);
 const IO_ARG: number = C.io.IO_ARG;
 const IO_RESULT: number = C.io.IO_RESULT;
+/** The shift that takes offset bit 4 (the half of a 32-byte granule) to TAG_HIGH. */
+const HIGH_SHIFT = Math.log2(TAG_HIGH / 16);
+if (!Number.isInteger(HIGH_SHIFT)) throw new Error('offheap: TAG_HIGH is not a power of two above 16');
 
 /** The size class of a request of `size` bytes (0 <= size <= SPARE_MAX_BYTES). */
 export function spareClass(size: number): number {
@@ -40,7 +43,11 @@ export class Spares {
   readonly #granule: number;
   /** the region reaches past 4 GiB, where `off >>> shift` (32-bit) would wrap */
   readonly #wide: boolean;
-  /** 16 when a granule holds two 16-byte halves (32-byte granules), else 0. */
+  /**
+   * 16 when a granule holds two 16-byte halves (32-byte granules), else 0: `(off & #highMask)
+   * << HIGH_SHIFT` is a block's TAG_HIGH bit, with no branch (a block's half is as random as
+   * its address, and a mispredicted branch costs more than the rest of a take).
+   */
   readonly #highMask: number;
 
   constructor(h: NativeArenaHandle, io: Float64Array, tags: ArrayBuffer, spares: ArrayBuffer, tagShift: number) {
@@ -70,7 +77,7 @@ export class Spares {
     n--;
     this.#count[c] = n;
     const off = this.#stack[(BASE[c] as number) + n] as number;
-    this.#tags[this.#index(off)] = c | ((off & this.#highMask) === 0 ? 0 : TAG_HIGH);
+    this.#tags[this.#index(off)] = c | ((off & this.#highMask) << HIGH_SHIFT);
     return off;
   }
 
@@ -88,7 +95,7 @@ export class Spares {
   put(off: number): number {
     const i = this.#index(off);
     const t = this.#tags[i] as number;
-    const high = (off & this.#highMask) === 0 ? 0 : TAG_HIGH;
+    const high = (off & this.#highMask) << HIGH_SHIFT;
     if (t === 0 || (off & 15) !== 0 || (t & ~TAG_CLASS) !== high) return 0;
     const c = t & TAG_CLASS;
     let n = this.#count[c] as number;

@@ -56,8 +56,18 @@ describe.each(COMBOS)('%s arena, %s views: allocArrayUnsafe', (allocator, views)
   test('the error table: ERR_INVALID_ARG_TYPE, ERR_OUT_OF_RANGE, ERR_ARENA_OOM, ERR_ARENA_DESTROYED', () => {
     const arena = makeArena(allocator, views, 4 * MiB);
     const M = 'allocArrayUnsafe';
-    for (const bad of [Array, Buffer, DataView, ArrayBuffer, Object, null, undefined, 'Float64Array', 8, {}]) {
+    class Subclass extends Float64Array {}
+    for (const bad of [Array, Buffer, DataView, ArrayBuffer, Object, Subclass, null, undefined, 'Float64Array', 8, {}]) {
+      // right after a valid constructor, which the arena remembers: the bad one is still refused
+      arena.free(arena.allocArrayUnsafe(Float64Array, 4));
       expectError(() => arena.allocArrayUnsafe(bad as unknown as Float64ArrayConstructor, 4), 'ERR_INVALID_ARG_TYPE', { method: M });
+    }
+    // switching constructors: each array has its own element size
+    for (const ctor of [Uint8Array, Float64Array, Int16Array, Float64Array, BigInt64Array, Uint8Array]) {
+      const a = arena.allocArrayUnsafe(ctor, 6);
+      expect(a).toBeInstanceOf(ctor);
+      expect(a.byteLength).toBe(6 * ctor.BYTES_PER_ELEMENT);
+      arena.free(a);
     }
     for (const bad of ['4', null, undefined, 4n, {}]) {
       expectError(() => arena.allocArrayUnsafe(Float64Array, bad as unknown as number), 'ERR_INVALID_ARG_TYPE', { method: M });

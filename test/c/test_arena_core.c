@@ -925,6 +925,57 @@ static void spares_refill(int kind, size_t min_block) {
   oh_arena_delete(a);
 }
 
+/* A class drained over and over refills in growing batches: each refill
+ * takes max(refill[c], half of what refills gave it since the last reset),
+ * at most the depth, so a long burst of one class costs a few native calls
+ * per depth[c] blocks; a reset starts the count again. */
+static void spares_refill_grows(int kind) {
+  const oh_spare_table* t = oh_spare_table_get();
+  oh_arena* a = make_arena_ex(kind, 64 * MiB, 16, 1, 0);
+  CHECK(a != NULL);
+  if (!a) return;
+  unsigned cs[] = {1, 20, 33, 41, 52};
+  for (int k = 0; k < 5; k++) {
+    unsigned c = cs[k];
+    uint32_t supplied = 0, refills = 0, taken = 0, want_total = 8 * t->depth[c];
+    uint32_t last_batch = 0;
+    while (taken < want_total) {
+      CHECK_EQ_SZ(a->sp.count[c], 0);
+      uint32_t expect = t->refill[c];
+      if (expect < supplied / 2) expect = supplied / 2;
+      if (expect > t->depth[c]) expect = t->depth[c];
+      a->io[OH_IO_ARG] = c;
+      oh_io_refill(a);
+      CHECK_ST((int)a->io[OH_IO_RESULT], OH_OK);
+      if (a->io[OH_IO_RESULT] != OH_OK) break;
+      uint32_t batch = (uint32_t)a->sp.count[c];
+      CHECK_EQ_SZ(batch, expect);
+      CHECK(batch >= last_batch);
+      last_batch = batch;
+      supplied += batch;
+      refills++;
+      while (a->sp.count[c] > 0 && taken < want_total) {
+        CHECK(js_take(a, c) != SIZE_MAX);
+        taken++;
+      }
+    }
+    /* doubling up to the depth, then one refill per depth */
+    uint32_t bound = 8 + 2 * 32;
+    CHECK(refills <= bound);
+    CHECK_EQ_SZ(a->sp.supplied[c], supplied);
+  }
+  CHECK_ST(oh_check(a), OH_OK);
+  CHECK_ST(oh_reset(a), OH_OK);
+  /* after a reset: the first refill of a class nothing warmed is refill[c] again */
+  unsigned c = 60;
+  CHECK_EQ_SZ(a->sp.count[c], 0);
+  a->io[OH_IO_ARG] = c;
+  oh_io_refill(a);
+  CHECK_EQ_SZ(a->sp.count[c], t->refill[c]);
+  CHECK_ST(oh_check(a), OH_OK);
+  oh_arena_delete(a);
+}
+
 /* pop / push back as lib/spares.ts does, with flushes of full stacks. */
 static void spares_js_cycle(int kind, size_t min_block) {
   const oh_spare_table* t = oh_spare_table_get();
@@ -1851,6 +1902,8 @@ BOTH(bad_offsets_spares)
 TEST(spares_refill_dl) { spares_refill(OH_KIND_DLMALLOC, 16); }
 TEST(spares_refill_buddy16) { spares_refill(OH_KIND_BUDDY, 16); }
 TEST(spares_refill_buddy64) { spares_refill(OH_KIND_BUDDY, 64); }
+TEST(spares_refill_grows_dl) { spares_refill_grows(OH_KIND_DLMALLOC); }
+TEST(spares_refill_grows_buddy) { spares_refill_grows(OH_KIND_BUDDY); }
 TEST(spares_js_cycle_dl) { spares_js_cycle(OH_KIND_DLMALLOC, 16); }
 TEST(spares_js_cycle_buddy16) { spares_js_cycle(OH_KIND_BUDDY, 16); }
 TEST(spares_js_cycle_buddy256) { spares_js_cycle(OH_KIND_BUDDY, 256); }
@@ -1903,6 +1956,8 @@ int main(void) {
   TIMED(RUN(spares_refill_dl));
   TIMED(RUN(spares_refill_buddy16));
   TIMED(RUN(spares_refill_buddy64));
+  TIMED(RUN(spares_refill_grows_dl));
+  TIMED(RUN(spares_refill_grows_buddy));
   TIMED(RUN(spares_js_cycle_dl));
   TIMED(RUN(spares_js_cycle_buddy16));
   TIMED(RUN(spares_js_cycle_buddy256));

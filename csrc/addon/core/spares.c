@@ -191,9 +191,15 @@ static int refill_n(oh_arena* a, size_t c, uint32_t want) {
   return a->corrupted ? OH_CORRUPTED : OH_OOM;
 }
 
+/* A class that keeps running dry refills in growing batches: half of what
+ * refills gave it since the last reset (at least refill[c]; refill_n stops
+ * at the depth), so a burst of n allocations of one class takes O(log n)
+ * native calls until its stack is full size, then one per depth[c]. */
 int oh_spares_refill(oh_arena* a, size_t c) {
   if (c < 1 || c > OH_SPARE_CLASSES) return OH_INVALID;
-  return refill_n(a, c, oh_spare_table_get()->refill[c]);
+  uint32_t want = oh_spare_table_get()->refill[c];
+  if (want < a->sp.supplied[c] / 2) want = a->sp.supplied[c] / 2;
+  return refill_n(a, c, want);
 }
 
 /* Gives the `m` oldest spares of class c (the bottom of its stack) back. */

@@ -133,8 +133,9 @@ static void same_as_fresh(oh_arena* a, oh_arena* fresh) {
     CHECK(s.detail.buddy.fragmentation == f.detail.buddy.fragmentation);
     for (int k = 0; k < OH_MAX_ORDERS; k++)
       CHECK(s.detail.buddy.freeBlocksPerOrder[k] == f.detail.buddy.freeBlocksPerOrder[k]);
-    /* committed: the retained pages and the root's links page at most */
-    CHECK(s.committed <= (double)a->retain + 4096 * 2);
+    /* committed: the retained pages, what the same spares carved commit in
+     * a fresh arena, and the root's links page at most */
+    CHECK(s.committed <= (double)a->retain + f.committed + 4096 * 2);
   }
   CHECK_ST(oh_check(a), OH_OK);
 }
@@ -155,6 +156,38 @@ static void fits_everything(oh_arena* a) {
   CHECK_ST(oh_check(a), OH_OK);
 }
 
+/* A reset leaves the arena fresh, then carves again the spares its classes'
+ * demand asks for (within `retain`): the same as a fresh arena given those
+ * spares. Resets `a` and checks that. */
+static void reset_and_compare(oh_arena* a, int kind, int spares, int pattern) {
+  uint32_t demand[OH_SPARE_CLASSES + 1], want[OH_SPARE_CLASSES + 1];
+  oh_spares_demand(a, demand, want);
+  CHECK_ST(oh_reset(a), OH_OK);
+  if (a->last_reset.full) fprintf(stderr, "    %s: full reset\n", pattern_name[pattern]);
+  CHECK_EQ_SZ(a->last_reset.full, 0);
+  CHECK_EQ_SZ(a->live, oh_spares_held(a));
+  /* (stats, below, give every spare back first) */
+  if (spares) {
+    for (unsigned c = 1; c <= OH_SPARE_CLASSES; c++) {
+      CHECK((uint32_t)a->sp.count[c] <= want[c]);
+      CHECK_EQ_SZ(a->sp.demand[c], demand[c]);
+    }
+    /* the period took spares: the next one finds them on the stacks */
+    if (pattern == P_SPARES) CHECK(oh_spares_held(a) > 0);
+  } else {
+    CHECK_EQ_SZ(a->live, 0);
+  }
+  oh_arena* warmed = make(kind, 32 * MiB, spares, 2 * MiB);
+  CHECK(warmed != NULL);
+  if (!warmed) return;
+  /* a fresh arena whose period took the same: its reset carves them */
+  for (unsigned c = 1; spares && c <= OH_SPARE_CLASSES; c++) warmed->sp.supplied[c] = want[c];
+  CHECK_ST(oh_reset(warmed), OH_OK);
+  for (unsigned c = 1; spares && c <= OH_SPARE_CLASSES; c++) CHECK_EQ_SZ(a->sp.count[c], warmed->sp.count[c]);
+  same_as_fresh(a, warmed);
+  oh_arena_delete(warmed);
+}
+
 static void reset_is_fresh(int kind) {
   for (int spares = 0; spares < 2; spares++)
     for (int p = 0; p < P_COUNT; p++) {
@@ -164,38 +197,59 @@ static void reset_is_fresh(int kind) {
       if (!a || !fresh) continue;
       for (unsigned round = 0; round < 3; round++) {
         use(a, p, round);
-        /* A reset leaves the arena fresh, then carves again the spares this
-         * period took (within `retain`): the same as a fresh arena given
-         * those spares. */
-        uint32_t want[OH_SPARE_CLASSES + 1];
-        oh_spares_demand(a, want);
-        CHECK_ST(oh_reset(a), OH_OK);
-        if (a->last_reset.full) fprintf(stderr, "    %s: full reset\n", pattern_name[p]);
-        CHECK_EQ_SZ(a->last_reset.full, 0);
-        CHECK_EQ_SZ(a->live, oh_spares_held(a));
-        if (spares) {
-          for (unsigned c = 1; c <= OH_SPARE_CLASSES; c++) CHECK((uint32_t)a->sp.count[c] <= want[c]);
-          /* the period took spares: the next one finds them on the stacks */
-          if (p == P_SPARES) CHECK(oh_spares_held(a) > 0);
-        } else {
-          CHECK_EQ_SZ(a->live, 0);
-        }
-        oh_arena* warmed = make(kind, 32 * MiB, spares, 2 * MiB);
-        CHECK(warmed != NULL);
-        if (!warmed) continue;
-        /* a fresh arena whose period took the same: its reset carves them */
-        for (unsigned c = 1; spares && c <= OH_SPARE_CLASSES; c++) warmed->sp.supplied[c] = want[c];
-        CHECK_ST(oh_reset(warmed), OH_OK);
-        for (unsigned c = 1; spares && c <= OH_SPARE_CLASSES; c++) CHECK_EQ_SZ(a->sp.count[c], warmed->sp.count[c]);
-        same_as_fresh(a, warmed);
-        oh_arena_delete(warmed);
+        reset_and_compare(a, kind, spares, p);
       }
       fits_everything(a);
+      reset_and_compare(a, kind, spares, p);
+      /* with no demand left, a reset arena is a fresh one */
+      for (unsigned c = 1; c <= OH_SPARE_CLASSES && a->sp.tags; c++) a->sp.demand[c] = 0;
       CHECK_ST(oh_reset(a), OH_OK);
       same_as_fresh(a, fresh);
       oh_arena_delete(fresh);
       oh_arena_delete(a);
     }
+}
+
+/* The demand of a class fades slowly: a class one period used keeps blocks
+ * warm for several resets (a request mix that uses it now and then finds
+ * them), then none; what a period takes is carved again in full. */
+static void demand_fades_slowly(int kind) {
+  const oh_spare_table* t = oh_spare_table_get();
+  oh_arena* a = make(kind, 32 * MiB, 1, 2 * MiB);
+  CHECK(a != NULL);
+  if (!a) return;
+  unsigned c = 9, big = 45;
+  for (int i = 0; i < 3; i++) CHECK(js_take(a, c) != SIZE_MAX);
+  uint32_t full = t->depth[big];
+  for (uint32_t i = 0; i < full + 5; i++) CHECK(js_take(a, big) != SIZE_MAX);
+  CHECK_ST(oh_reset(a), OH_OK);
+  CHECK_EQ_SZ(a->sp.count[c], 3);
+  CHECK_EQ_SZ(a->sp.count[big], full); /* at most the depth */
+  int resets = 0, warm_c = 0, warm_big = 0;
+  uint32_t last_c = 3, last_big = full;
+  while ((a->sp.count[c] > 0 || a->sp.count[big] > 0) && resets < 200) {
+    CHECK_ST(oh_reset(a), OH_OK);
+    resets++;
+    /* never more than before (nothing was taken), and never a jump down of
+     * more than an eighth of a stack plus one block */
+    CHECK((uint32_t)a->sp.count[c] <= last_c);
+    CHECK((uint32_t)a->sp.count[big] <= last_big);
+    CHECK(last_big - (uint32_t)a->sp.count[big] <= full / 8 + 1);
+    last_c = (uint32_t)a->sp.count[c];
+    last_big = (uint32_t)a->sp.count[big];
+    if (a->sp.count[c] > 0) warm_c = resets;
+    if (a->sp.count[big] > 0) warm_big = resets;
+  }
+  CHECK(warm_c >= 8);   /* three blocks stay warm at least eight resets */
+  CHECK(warm_c <= 64);  /* and fade out */
+  CHECK(warm_big <= 120);
+  CHECK(resets < 200);
+  /* a period that takes one block of c again: the next reset carves it */
+  CHECK(js_take(a, c) != SIZE_MAX);
+  CHECK_ST(oh_reset(a), OH_OK);
+  CHECK_EQ_SZ(a->sp.count[c], 1);
+  CHECK_ST(oh_check(a), OH_OK);
+  oh_arena_delete(a);
 }
 
 /* Every byte written 0xAA, then reset with a retain larger than the usage:
@@ -368,6 +422,7 @@ static void reset_refusals(int kind) {
   TEST(fn##_buddy) { fn(OH_KIND_BUDDY); }
 
 BOTH(reset_is_fresh)
+BOTH(demand_fades_slowly)
 BOTH(calloc_over_retained)
 BOTH(calloc_large_over_retained)
 BOTH(committed_after_reset)
@@ -377,6 +432,8 @@ BOTH(reset_refusals)
 int main(void) {
   RUN_FORKED(reset_is_fresh_dl);
   RUN_FORKED(reset_is_fresh_buddy);
+  RUN_FORKED(demand_fades_slowly_dl);
+  RUN_FORKED(demand_fades_slowly_buddy);
   RUN_FORKED(calloc_over_retained_dl);
   RUN_FORKED(calloc_over_retained_buddy);
   RUN_FORKED(calloc_large_over_retained_dl);

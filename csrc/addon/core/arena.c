@@ -496,8 +496,8 @@ int oh_reset(oh_arena* a) {
   /* The spares first: they are blocks of the allocator that is reset. What
    * this period took from them is carved again at the end, within the
    * retained bytes (pages that stay committed anyway). */
-  uint32_t want[OH_SPARE_CLASSES + 1];
-  oh_spares_demand(a, want);
+  uint32_t demand[OH_SPARE_CLASSES + 1], want[OH_SPARE_CLASSES + 1];
+  oh_spares_demand(a, demand, want);
   w.map_bytes += oh_spares_forget(a, 0);
   a->live = 0;
   s = a->released ? OH_INVALID : fast_reset(a, &w);
@@ -508,7 +508,10 @@ int oh_reset(oh_arena* a) {
     s = core_init(a);
     if (s) a->corrupted = 1;
   }
-  if (s == OH_OK) oh_spares_warm(a, want, a->retain);
+  if (s == OH_OK) {
+    if (a->sp.tags) memcpy(a->sp.demand, demand, sizeof a->sp.demand);
+    oh_spares_warm(a, want, a->retain);
+  }
   a->last_reset = w;
   return leave(a, &e, s);
 }

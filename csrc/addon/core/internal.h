@@ -45,11 +45,14 @@ size_t oh_spares_held(const oh_arena* a);
 /* The tag of the block at `off` when a block of the scheme starts there, else null. */
 unsigned char* oh_spare_tag(oh_arena* a, size_t off);
 int oh_spares_refill(oh_arena* a, size_t c);
-/* Before a reset: how many blocks of each class to carve again (want[c]:
- * the demand, see oh_spares.demand, at most the stack's depth). After it, in the same entry:
- * oh_spares_warm carves them again into the fresh allocator, from the
- * smallest class up, while their bytes fit in `budget`; returns the bytes. */
-void oh_spares_demand(oh_arena* a, uint32_t want[OH_SPARE_CLASSES + 1]);
+/* Before a reset, reading only: each class's demand after this period (see
+ * oh_spares.demand), which the reset stores, and how many blocks to carve
+ * again (want[c]: the demand rounded up, at most the stack's depth). After
+ * it, in the same entry: oh_spares_warm carves them again into the fresh
+ * allocator, from the smallest class up, while their bytes fit in `budget`;
+ * returns the bytes. */
+void oh_spares_demand(const oh_arena* a, uint32_t demand[OH_SPARE_CLASSES + 1],
+                      uint32_t want[OH_SPARE_CLASSES + 1]);
 size_t oh_spares_warm(oh_arena* a, const uint32_t want[OH_SPARE_CLASSES + 1], size_t budget);
 int oh_spares_flush(oh_arena* a, size_t c);
 int oh_spares_check(oh_arena* a);

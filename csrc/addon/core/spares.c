@@ -230,20 +230,23 @@ static int give_back(oh_arena* a, size_t c, uint32_t m) {
   return OH_OK;
 }
 
-void oh_spares_demand(oh_arena* a, uint32_t want[OH_SPARE_CLASSES + 1]) {
+void oh_spares_demand(const oh_arena* a, uint32_t demand[OH_SPARE_CLASSES + 1],
+                      uint32_t want[OH_SPARE_CLASSES + 1]) {
   const oh_spare_table* t = oh_spare_table_get();
   for (size_t c = 0; c <= OH_SPARE_CLASSES; c++) {
-    uint32_t w = 0;
+    uint32_t d = 0;
     if (a->sp.tags && c >= 1) {
       int32_t k = a->sp.count[c];
       uint32_t left = (k > 0 && (uint32_t)k <= t->depth[c]) ? (uint32_t)k : 0;
-      w = a->sp.supplied[c] > left ? a->sp.supplied[c] - left : 0;
-      uint32_t faded = a->sp.demand[c] - (a->sp.demand[c] + 7) / 8;
-      if (w < faded) w = faded;
-      if (w > t->depth[c]) w = t->depth[c];
-      a->sp.demand[c] = w;
+      uint32_t took = a->sp.supplied[c] > left ? a->sp.supplied[c] - left : 0;
+      uint32_t last = a->sp.demand[c], fade = last / 8 > 0 ? last / 8 : (last > 0);
+      uint32_t max = t->depth[c] * OH_DEMAND_ONE;
+      d = took < max / OH_DEMAND_ONE ? took * OH_DEMAND_ONE : max;
+      if (d < last - fade) d = last - fade;
+      if (d > max) d = max;
     }
-    want[c] = w;
+    demand[c] = d;
+    want[c] = (d + OH_DEMAND_ONE - 1) / OH_DEMAND_ONE;
   }
 }
 

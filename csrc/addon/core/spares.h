@@ -51,6 +51,7 @@ extern "C" {
 #define OH_SPARE_DEPTH_MAX 64
 #define OH_SPARE_REFILL_BYTES 4096   /* a refill takes about this many bytes (at least one
                                         block, at most half a stack) */
+#define OH_DEMAND_ONE 16            /* oh_spares.demand's unit: a sixteenth of a block */
 #define OH_TAG_CLASS 0x3f
 #define OH_TAG_SPARE 0x40
 #define OH_TAG_HIGH 0x80
@@ -98,10 +99,14 @@ typedef struct oh_spares {
    * request finds the stacks as the last one needed them, and takes no
    * native call for them. */
   uint32_t supplied[OH_SPARE_CLASSES + 1];
-  /* demand[c]: what a reset carves again for class c: the larger of what
-   * this period took and the last demand less an eighth, so that requests
-   * of varying sizes keep every class they use warm, and a class no longer
-   * used fades out; at most the stack's depth. */
+  /* demand[c], in OH_DEMAND_ONE-ths of a block: after each reset, the
+   * larger of what the period took and the last demand less an eighth (at
+   * least one unit), at most the stack's depth; the reset carves the demand
+   * rounded up again. So requests of varying sizes keep every class they use
+   * warm (a class one request in eight uses keeps its block), and a class no
+   * longer used fades out (from one block in 16 resets, from a full stack in
+   * about 40). Whole blocks would lose an eighth rounded up at every reset:
+   * one block a reset, the same as forgetting a small class at once. */
   uint32_t demand[OH_SPARE_CLASSES + 1];
 } oh_spares;
 

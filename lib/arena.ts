@@ -165,8 +165,9 @@ export interface ArenaMemory {
  *   in no allocated block: what is free, and what is not committed);
  * - `inUse === 0` implies `liveAllocations === 0` (buddy: and the converse; a dlmalloc heap of
  *   several segments keeps their records in use);
- * - dlmalloc: `committed === detail.pagesUsed`; buddy: `detail.knownZeroBytes ===
- *   detail.freeBlockBytes - free`.
+ * - dlmalloc: `committed === capacity - detail.pagesKnownZero >= detail.pagesUsed`, and
+ *   `detail.heapBytes + detail.directMappedBytes === detail.pagesUsed`; buddy:
+ *   `detail.knownZeroBytes === detail.freeBlockBytes - free`.
  *
  * The fields are defined once, in csrc/addon/core/stats.h, which these comments follow.
  */
@@ -176,10 +177,10 @@ export interface ArenaStatsCommon {
   /** Bytes of address space reserved. */
   capacity: number;
   /**
-   * Bytes that may be backed by memory. dlmalloc: the page runs the heap took from the region
-   * (its footprint: segments and large chunks' own runs); buddy: the region less the free
-   * pages known to read as zeros (never touched since the region was fresh, or given back by
-   * `trim()`).
+   * Bytes that may be backed by memory: the region less the free pages known to read as zeros
+   * (never touched since the region was fresh, or given back by `trim()` or `reset()`).
+   * dlmalloc: the page runs the heap took from the region (its footprint: segments and large
+   * chunks' own runs) and the free pages written before (those `reset()` keeps, see `retain`).
    */
   committed: number;
   /**
@@ -228,7 +229,7 @@ export interface DlmallocDetail {
   topBytes: number;
   /** Region bytes in no page run. */
   pagesFree: number;
-  /** Region bytes in page runs (equal to `committed`). */
+  /** Region bytes in page runs (at most `committed`: free pages written before count there too). */
   pagesUsed: number;
   /** The longest free page run. */
   pagesLargestFree: number;

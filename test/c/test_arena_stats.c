@@ -61,7 +61,9 @@ static int relations(oh_arena* a, const oh_arena_stats* s, const char* where) {
   REL(s->inUse > 0 || s->liveAllocations == 0);
   REL(s->corrupted == 0);
   if (a->kind == OH_KIND_DLMALLOC) {
-    REL(s->committed == s->detail.dl.pagesUsed);
+    REL(s->committed == s->capacity - s->detail.dl.pagesKnownZero);
+    REL(s->committed >= s->detail.dl.pagesUsed);
+    REL(s->detail.dl.heapBytes + s->detail.dl.directMappedBytes == s->detail.dl.pagesUsed);
     REL(s->detail.dl.pagesUsed + s->detail.dl.pagesFree == s->capacity);
   } else {
     REL((s->liveAllocations == 0) == (s->inUse == 0));
@@ -368,8 +370,8 @@ TEST(churn_buddy) {
 
 /* ---- oh_check and the figures ------------------------------------------------------ */
 
-/* dlmalloc: committed is every page run the provider handed out; a run the
- * heap does not know of breaks that, and oh_check says so. */
+/* dlmalloc: the heap's footprint is every page run the provider handed out;
+ * a run the heap does not know of breaks that, and oh_check says so. */
 TEST(check_refuses_a_page_run_behind_the_heaps_back) {
   oh_arena* a = make_arena_ex(OH_KIND_DLMALLOC, 4 * MiB, 16, 0);
   CHECK(a != NULL);

@@ -141,7 +141,9 @@ function expectRelations(s: ArenaStats, where: string): void {
     rel(Number.isSafeInteger(s[k]) && s[k] >= 0, `${k} a non-negative integer`);
   }
   if (s.allocator === 'dlmalloc') {
-    rel(s.committed === s.detail.pagesUsed, 'committed === detail.pagesUsed');
+    rel(s.committed === s.capacity - s.detail.pagesKnownZero, 'committed === capacity - detail.pagesKnownZero');
+    rel(s.committed >= s.detail.pagesUsed, 'committed >= detail.pagesUsed');
+    rel(s.detail.heapBytes + s.detail.directMappedBytes === s.detail.pagesUsed, 'heapBytes + directMappedBytes === pagesUsed');
   } else {
     const d = s.detail;
     rel((s.liveAllocations === 0) === (s.inUse === 0), 'liveAllocations === 0 exactly when inUse === 0');

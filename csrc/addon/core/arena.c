@@ -417,7 +417,10 @@ void oh_io_flush(oh_arena* a) { io_spares(a, oh_spares_flush); }
 
 static size_t peak_committed(oh_arena* a) {
   if (a->released) return 0;
-  if (a->kind == OH_KIND_DLMALLOC) return mspace_max_footprint(a->msp);
+  if (a->kind == OH_KIND_DLMALLOC) {
+    pages_stats_t ps;
+    return pages_stats(a->pages, &ps) == PAGES_OK ? ps.peak_committed_bytes : 0;
+  }
   buddy_stats_t bs;
   return buddy_stats(a->buddy, &bs) == BUDDY_OK ? bs.peak_committed_bytes : 0;
 }
@@ -633,18 +636,23 @@ static void fill_dlmalloc(oh_arena* a, oh_arena_stats* s) {
   struct mallinfo mi;
   memset(&ps, 0, sizeof ps);
   memset(&mi, 0, sizeof mi);
-  size_t fp = 0, maxfp = 0;
+  size_t fp = 0;
   if (!a->released && !a->corrupted) {
     pages_stats(a->pages, &ps);
     mi = mspace_mallinfo(a->msp);
     fp = mspace_footprint(a->msp);
-    maxfp = mspace_max_footprint(a->msp);
   }
+  /* committed: the heap's page runs, and the free pages of the region not
+   * known to read as zeros (written before, kept by reset's `retain` or by
+   * a release that did not happen); what is not in the heap's chunks is free. */
+  size_t committed = ps.committed_bytes > fp ? ps.committed_bytes : fp;
   size_t free_b = mi.fordblks <= fp ? mi.fordblks : fp;
-  s->committed = (double)fp;
-  s->inUse = (double)(fp - free_b);
-  s->free = (double)free_b;
-  s->peakCommitted = (double)(maxfp > a->peak_carried ? maxfp : a->peak_carried);
+  size_t in_use = fp - free_b;
+  size_t peak = ps.peak_committed_bytes > committed ? ps.peak_committed_bytes : committed;
+  s->committed = (double)committed;
+  s->inUse = (double)in_use;
+  s->free = (double)(committed - in_use);
+  s->peakCommitted = (double)(peak > a->peak_carried ? peak : a->peak_carried);
   s->detail.dl.heapBytes = (double)mi.arena;
   s->detail.dl.directMappedBytes = (double)mi.hblkhd;
   s->detail.dl.freeChunks = (double)mi.ordblks;
@@ -711,8 +719,11 @@ static int stats_consistent(oh_arena* a, const oh_arena_stats* s) {
            s->largestFreeCommitted <= s->largestFree && s->largestFree <= s->capacity - s->inUse &&
            (s->inUse > 0 || s->liveAllocations == 0);
   if (a->kind == OH_KIND_DLMALLOC) {
-    /* committed is the heap's footprint: every page run the provider handed out */
-    ok = ok && s->committed == s->detail.dl.pagesUsed;
+    /* committed: every page run the heap took, and the free pages not known
+     * zero; the heap's footprint is exactly its page runs */
+    ok = ok && s->committed == s->capacity - s->detail.dl.pagesKnownZero &&
+         s->committed >= s->detail.dl.pagesUsed &&
+         s->detail.dl.heapBytes + s->detail.dl.directMappedBytes == s->detail.dl.pagesUsed;
   } else {
     ok = ok && s->detail.buddy.fragmentation >= 0 && s->detail.buddy.fragmentation < 1 &&
          s->detail.buddy.knownZeroBytes == s->detail.buddy.freeBlockBytes - s->free;

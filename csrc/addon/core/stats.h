@@ -23,15 +23,16 @@
  *     allocated block);
  *   inUse == 0 implies liveAllocations == 0 (buddy: and the converse; a
  *     dlmalloc heap of several segments keeps their records in use);
- *   dlmalloc: committed == detail.pagesUsed;
+ *   dlmalloc: committed == capacity - detail.pagesKnownZero >= detail.pagesUsed,
+ *     detail.heapBytes + detail.directMappedBytes == detail.pagesUsed;
  *   buddy: detail.knownZeroBytes == detail.freeBlockBytes - free, and
  *     0 <= detail.fragmentation < 1. */
 #define OH_STATS(X)                                                                           \
   X(capacity)      /* bytes of address space reserved */                                    \
-  /* bytes that may be backed by memory. dlmalloc: the page runs the heap took from the      \
-   * region (its footprint: segments and direct maps); buddy: the region less the free      \
-   * pages known to read as zeros (never touched since the region was fresh, or given back  \
-   * by trim) */                                                                             \
+  /* bytes that may be backed by memory: the region less the free pages known to read as    \
+   * zeros (never touched since the region was fresh, or given back by trim or reset).       \
+   * dlmalloc: the page runs the heap took from the region (its footprint: segments and      \
+   * direct maps) and the free pages written before (reset's retain keeps them) */           \
   X(committed)                                                                               \
   /* bytes of committed in allocated blocks, with the allocator's overhead (dlmalloc: chunk  \
    * headers and rounding, direct mappings whole, records of extra segments; buddy: blocks   \
@@ -59,7 +60,7 @@
   X(freeChunks)        /* free chunks in the heap, top included */             \
   X(topBytes)          /* the free space at the end of the heap */             \
   X(pagesFree)         /* region bytes in no page run */                       \
-  X(pagesUsed)         /* region bytes in page runs (== committed) */          \
+  X(pagesUsed)         /* region bytes in page runs (<= committed) */          \
   X(pagesLargestFree)  /* the longest free page run */                         \
   X(pagesFreeRuns)     /* maximal free page runs */                            \
   X(pagesKnownZero)    /* free region bytes known to read as zeros */          \

@@ -71,13 +71,13 @@ export interface ArenaOptions {
   shared?: boolean;
   /**
    * Bytes of written memory `reset()` keeps committed rather than giving back to the
-   * OS: the lowest pages written since the last reset, where the next allocations
-   * go, so an arena reset after every request does not fault its pages in again
-   * each time. Kept pages are known not to be zero: `calloc` and `allocArray`
-   * still return zeros (the allocator clears them). An integer from 0 (give
-   * everything back) to `capacity`. Default 2 MiB (dlmalloc's default
-   * `trimThreshold`: the free memory a heap keeps at its top rather than give
-   * back), or `capacity` when that is smaller.
+   * OS: the lowest written pages, where the next allocations go, so an arena reset
+   * after every request does not fault its pages in again each time (they count in
+   * `stats().committed`; `trim()` gives them back). Kept pages are known not to be
+   * zero: `calloc` and `allocArray` still return zeros (the allocator clears them).
+   * An integer from 0 (give everything back) to `capacity`. Default 8 MiB, or
+   * `capacity` when that is smaller: a request that writes more than is kept
+   * faults the rest in again after every reset.
    */
   retain?: number;
 }
@@ -367,7 +367,7 @@ const DLMALLOC_OPTIONS = ['granularity', 'trimThreshold', 'mmapThreshold'] as co
 const BUDDY_OPTIONS = ['minBlock'] as const;
 
 const DEFAULT_CAPACITY = 256 * 1024 * 1024;
-const DEFAULT_RETAIN = 2 * 1024 * 1024;
+const DEFAULT_RETAIN = binding.constants.retainDefault;
 const MIN_CAPACITY = 65536;
 const INT_MAX = 2 ** 31 - 1;
 const { kinds: KINDS, tuning: TUNING } = binding.constants;

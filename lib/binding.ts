@@ -85,6 +85,8 @@ export interface NativeConstants {
   detail: Record<'dlmalloc' | 'buddy', string[]>;
   /** dlmalloc's mallopt parameter numbers, and how many pairs an arena takes */
   tuning: Record<'trimThreshold' | 'granularity' | 'mmapThreshold' | 'max', number>;
+  /** the bytes of written pages a reset keeps committed when `retain` is not given */
+  retainDefault: number;
 }
 
 /** The addon's exports. */
@@ -97,7 +99,7 @@ export interface NativeBinding {
     minBlock: number,
     tuning: number[],
     shared: boolean,
-    /** bytes a reset keeps committed (0 .. capacity; absent: 2 MiB, at most the capacity) */
+    /** bytes a reset keeps committed (0 .. capacity; absent: constants.retainDefault, at most the capacity) */
     retain?: number,
   ): NativeArenaHandle | number;
   /** A handle over the shared arena with this serial, in this thread; or a negative status. */

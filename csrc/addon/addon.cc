@@ -138,6 +138,7 @@ static Napi::Object constants(Napi::Env env) {
   tuning.Set("mmapThreshold", (double)M_MMAP_THRESHOLD);
   tuning.Set("max", (double)OH_MAX_TUNING);
   c.Set("tuning", tuning);
+  c.Set("retainDefault", (double)OH_RETAIN_DEFAULT);
   return c;
 }
 

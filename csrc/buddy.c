@@ -1012,6 +1012,40 @@ void* buddy_malloc(buddy_t* b, size_t n) {
   return p;
 }
 
+/* The longest run buddy_malloc_run carves from one block: 2^6 blocks. */
+#define RUN_MAX_SHIFT 6
+
+size_t buddy_malloc_run(buddy_t* b, size_t n, size_t count, void** out) {
+  if (out == NULL || enter(b) != BUDDY_OK) return 0;
+  unsigned k;
+  size_t got = 0;
+  if (order_for(b, n, &k)) {
+    while (got < count) {
+      unsigned j = floor_log2_64((uint64_t)(count - got));
+      if (j > RUN_MAX_SHIFT) j = RUN_MAX_SHIFT;
+      if (j > b->top_order - k) j = b->top_order - k;
+      /* the longest run one free block holds now */
+      uintptr_t a = alloc_split(b, k + j);
+      while (a == NIL && j > 0 && !b->corrupted) a = alloc_split(b, k + --j);
+      if (a == NIL) break;
+      uintptr_t end = a + block_size(b, k + j);
+      if (j > 0) {
+        /* (k + j, a) becomes a split node (I1) whose 2^j leaves of order k
+         * are live (I2): no split node below it has a free child (I4). */
+        alloc_clear(b, a);
+        for (unsigned l = k + j; l > k; l--)
+          for (uintptr_t x = a; x < end; x += block_size(b, l)) split_set(b, l, x);
+        for (uintptr_t x = a; x < end; x += block_size(b, k)) alloc_set(b, x);
+      }
+      claim(b, a, (size_t)(end - a), 0);
+      for (uintptr_t x = a; x < end; x += block_size(b, k)) out[got++] = (void*)x;
+    }
+    note_peak(b);
+  }
+  leave(b, 0);
+  return got;
+}
+
 void* buddy_calloc(buddy_t* b, size_t n, size_t size) {
   if (n != 0 && size > SIZE_MAX / n) return NULL;
   if (enter(b) != BUDDY_OK) return NULL;

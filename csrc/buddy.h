@@ -174,6 +174,15 @@ int buddy_restart(buddy_t* b, size_t keep_bytes, int (*release)(void* ptr, size_
 /* A block of at least n bytes (n = 0 gives a minimum block), aligned to its
  * size, or NULL. */
 void* buddy_malloc(buddy_t* b, size_t n);
+/* Up to `count` blocks of at least n bytes each, as `count` calls of
+ * buddy_malloc would give (the cache aside: it is not used), their addresses
+ * stored in out[0 .. returned). Runs of 2^j blocks (up to 64) are carved
+ * from one free block of 2^j times their size, split in place, so the halves
+ * never go through the free lists: a run costs about one buddy_malloc and a
+ * few bit writes per block. Each block is then an ordinary one to every
+ * other call. Returns how many were allocated: fewer than count when memory
+ * runs out, 0 for n larger than the largest block, out NULL, or damage. */
+size_t buddy_malloc_run(buddy_t* b, size_t n, size_t count, void** out);
 /* n * size bytes reading as zeros (n * size overflow-checked), or NULL. Bytes
  * of the block beyond n * size are unspecified. */
 void* buddy_calloc(buddy_t* b, size_t n, size_t size);

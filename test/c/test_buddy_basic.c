@@ -222,6 +222,75 @@ TEST(malloc_zero_gives_distinct_minimum_blocks) {
   bfix_close(&f);
 }
 
+/* buddy_malloc_run: the blocks are what as many buddy_malloc calls give
+ * (distinct, aligned to their size, of the request's order, live to every
+ * other call), runs of them are contiguous, and freeing them all in any
+ * order merges the region whole again. */
+static void malloc_run_case(size_t n, size_t count, unsigned flags) {
+  bfix f;
+  buddy_config cfg = bcfg(16, flags);
+  CHECK_EQ_SZ(bfix_open(&f, 1 << 20, 1 << 20, 0, &cfg), BUDDY_OK);
+  buddy_stats_t before, after;
+  CHECK_EQ_SZ(buddy_stats(f.b, &before), BUDDY_OK);
+  enum { MAX = 300 };
+  void* out[MAX];
+  size_t got = buddy_malloc_run(f.b, n, count, out);
+  CHECK_EQ_SZ(got, count);
+  size_t bs = 16;
+  while (bs < n) bs *= 2;
+  for (size_t i = 0; i < got; i++) {
+    CHECK_EQ_SZ(boff(&f, out[i]) % bs, 0);
+    CHECK_EQ_SZ(buddy_usable_size(f.b, out[i]), bs);
+    CHECK_EQ_SZ(buddy_validate(f.b, out[i]), BUDDY_OK);
+    memset(out[i], (int)(i & 0xff), bs);
+    for (size_t j = 0; j < i; j++) CHECK(out[i] != out[j]);
+  }
+  for (size_t i = 0; i < got; i++) CHECK(((unsigned char*)out[i])[bs - 1] == (unsigned char)(i & 0xff));
+  CHECK_EQ_SZ(buddy_check(f.b), BUDDY_OK);
+  CHECK_EQ_SZ(buddy_stats(f.b, &after), BUDDY_OK);
+  CHECK_EQ_SZ(after.live_blocks, count);
+  CHECK_EQ_SZ(after.used_bytes, count * bs);
+  /* free from the middle out: every merge still happens */
+  for (size_t i = 0; i < got; i++) {
+    size_t x = (i * 7919) % got;
+    while (out[x] == NULL) x = (x + 1) % got;
+    CHECK_EQ_SZ(buddy_free(f.b, out[x]), BUDDY_OK);
+    CHECK(buddy_free(f.b, out[x]) != BUDDY_OK); /* double free, or stale once merged */
+    out[x] = NULL;
+  }
+  buddy_flush(f.b);
+  CHECK_EQ_SZ(buddy_check(f.b), BUDDY_OK);
+  CHECK_EQ_SZ(buddy_stats(f.b, &after), BUDDY_OK);
+  CHECK_EQ_SZ(after.live_blocks, 0);
+  CHECK_EQ_SZ(after.largest_free, before.largest_free);
+  bfix_close(&f);
+}
+
+TEST(malloc_run_gives_ordinary_blocks) {
+  malloc_run_case(16, 1, 0);
+  malloc_run_case(16, 64, 0);
+  malloc_run_case(17, 300, 0);
+  malloc_run_case(1000, 129, BUDDY_NO_CACHE);
+  malloc_run_case(4096, 100, BUDDY_TRACK_ZERO);
+  malloc_run_case(0, 5, 0);
+}
+
+TEST(malloc_run_stops_where_memory_does) {
+  bfix f;
+  CHECK_EQ_SZ(bfix_open(&f, 65536, 65536, 0, NULL), BUDDY_OK);
+  void* out[64];
+  void* keep = buddy_malloc(f.b, 16);
+  /* 15 blocks of 4 KiB fit beside the 16-byte block's 4 KiB, not 16 */
+  CHECK_EQ_SZ(buddy_malloc_run(f.b, 4096, 16, out), 15);
+  CHECK(buddy_malloc(f.b, 16) != NULL); /* the first 4 KiB still has room */
+  CHECK_EQ_SZ(buddy_malloc_run(f.b, 4096, 1, out + 15), 0);
+  CHECK_EQ_SZ(buddy_malloc_run(f.b, 65536 * 2, 1, out), 0); /* larger than the largest block */
+  CHECK_EQ_SZ(buddy_malloc_run(f.b, 16, 1, NULL), 0);
+  CHECK_EQ_SZ(buddy_check(f.b), BUDDY_OK);
+  CHECK_EQ_SZ(buddy_free(f.b, keep), BUDDY_OK);
+  bfix_close(&f);
+}
+
 TEST(usable_size_is_the_block_size) {
   bfix f;
   CHECK_EQ_SZ(bfix_open(&f, 65536, 65536, 0, NULL), BUDDY_OK);
@@ -545,6 +614,8 @@ int main(void) {
   RUN(exact_placement_sequence_with_cache);
   RUN(exact_placement_is_deterministic_on_replay);
   RUN(malloc_zero_gives_distinct_minimum_blocks);
+  RUN(malloc_run_gives_ordinary_blocks);
+  RUN(malloc_run_stops_where_memory_does);
   RUN(usable_size_is_the_block_size);
   RUN(calloc_zeroes_reused_memory_and_checks_overflow);
   RUN(realloc_null_is_malloc_and_invalid_pointers_are_classified);

@@ -260,6 +260,17 @@ void* oh_core_malloc(oh_arena* a, size_t n) {
   return p;
 }
 
+size_t oh_core_malloc_run(oh_arena* a, size_t n, size_t count, void** out) {
+  size_t got = 0;
+  if (a->kind == OH_KIND_BUDDY) {
+    got = buddy_malloc_run(a->buddy, n, count, out);
+  } else {
+    while (got < count && (out[got] = mspace_malloc(a->msp, n)) != NULL) got++;
+  }
+  if (got < count) note_failure(a);
+  return got;
+}
+
 int oh_core_free(oh_arena* a, size_t off) {
   void* p = a->base + off;
   int s = a->kind == OH_KIND_DLMALLOC ? from_dl(a, mspace_free_status(a->msp, p))

@@ -29,6 +29,9 @@ oh_arena* oh_current_swap(oh_arena* a);
 /* arena.c: the allocator calls every path goes through (a block, or NULL
  * with a->corrupted set when the allocator found damage). */
 void* oh_core_malloc(oh_arena* a, size_t n);
+/* Up to `count` blocks of n bytes into out[], as many oh_core_malloc calls
+ * would (buddy carves them in runs, buddy_malloc_run); returns how many. */
+size_t oh_core_malloc_run(oh_arena* a, size_t n, size_t count, void** out);
 int oh_core_free(oh_arena* a, size_t off);
 int oh_core_validate(oh_arena* a, size_t off);
 size_t oh_core_usable(oh_arena* a, size_t off);

@@ -170,12 +170,11 @@ static int refill_n(oh_arena* a, size_t c, uint32_t want) {
   if (want > t->depth[c] - n) want = t->depth[c] - n;
   if (want == 0) return OH_OK;
   double* stack = a->sp.stack + t->base[c];
+  void* blocks[OH_SPARE_DEPTH_MAX];
   size_t got[OH_SPARE_DEPTH_MAX];
-  uint32_t k = 0;
-  for (; k < want; k++) {
-    unsigned char* p = (unsigned char*)oh_core_malloc(a, t->bytes[c]);
-    if (!p) break;
-    size_t off = (size_t)(p - a->base);
+  uint32_t k = 0, made = (uint32_t)oh_core_malloc_run(a, t->bytes[c], want, blocks);
+  for (; k < made; k++) {
+    size_t off = (size_t)((unsigned char*)blocks[k] - a->base);
     size_t ti = off >> a->sp.tag_shift;
     a->sp.tags[ti] = (unsigned char)(c | OH_TAG_SPARE | tag_high(a, off));
     if (ti < a->sp.tag_lo) a->sp.tag_lo = ti;
@@ -184,7 +183,14 @@ static int refill_n(oh_arena* a, size_t c, uint32_t want) {
   }
   a->live += k;
   a->sp.supplied[c] += k;
-  /* got[] is in allocation order, usually rising: the last is pushed first. */
+  /* Highest first, so the lowest is on top (got[] rises within a buddy run,
+   * not always across runs; at most OH_SPARE_DEPTH_MAX entries). */
+  for (uint32_t i = 1; i < k; i++)
+    for (uint32_t j = i; j > 0 && got[j - 1] > got[j]; j--) {
+      size_t x = got[j - 1];
+      got[j - 1] = got[j];
+      got[j] = x;
+    }
   for (uint32_t j = 0; j < k; j++) stack[n + j] = (double)got[k - 1 - j];
   a->sp.count[c] = (int32_t)(n + k);
   if (k > 0) return OH_OK;

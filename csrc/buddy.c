@@ -117,6 +117,11 @@ static inline size_t words_for(size_t nbits) { return nbits / 64 + (nbits % 64 !
  *    it so; dirty_all is set when the region was not given zeroed. So
  *    buddy_restart finds the pages written since the last restart without
  *    reading the zero bitmap of the whole region.
+ * I8 Touched. Every node whose split bit or alloc bit is set, edge nodes
+ *    aside, starts at or below touched_hi (split_set and alloc_set raise it;
+ *    buddy_init, buddy_reset and buddy_restart lower it to base). So
+ *    buddy_restart clears the bitmaps' words up to touched_hi, in time of the
+ *    address range used since the last restart rather than of the region.
  */
 struct buddy {
   uint64_t magic;        /* BUDDY_MAGIC while the instance lives */
@@ -143,6 +148,7 @@ struct buddy {
   uint64_t* split_bits;  /* I1; node (k, a) is bit split_index(k, a), see there */
   size_t split_nbits;    /* 64 per word of split_bits */
   size_t edge_nodes;     /* split bits set for nodes straddling the region's edges */
+  uintptr_t touched_hi;  /* I8 */
   uint64_t* alloc_bits;  /* I2; granule a is bit (a - base) >> min_shift */
   size_t granules;
   uint64_t* zero_bits;   /* I6; page a is bit (a >> zero_shift) - zero_first_page */
@@ -229,6 +235,7 @@ static inline int split_get(const buddy_t* b, unsigned k, uintptr_t a) {
 }
 static inline void split_set(buddy_t* b, unsigned k, uintptr_t a) {
   bit_set(b->split_bits, split_index(b, k, a));
+  if (a > b->touched_hi) b->touched_hi = a;
 }
 static inline void split_clear(buddy_t* b, unsigned k, uintptr_t a) {
   bit_clear(b->split_bits, split_index(b, k, a));
@@ -243,6 +250,7 @@ static inline int alloc_get(const buddy_t* b, uintptr_t a) {
 static inline void alloc_set(buddy_t* b, uintptr_t a) {
   bit_set(b->alloc_bits, granule_of(b, a));
   b->alloc_leaves++;
+  if (a > b->touched_hi) b->touched_hi = a;
 }
 static inline void alloc_clear(buddy_t* b, uintptr_t a) {
   bit_clear(b->alloc_bits, granule_of(b, a));
@@ -346,9 +354,10 @@ static void edge_candidates(const buddy_t* b, unsigned k, uintptr_t* first, uint
 }
 
 /* Sets the split bit of every node that straddles an edge of the region
- * (I1); returns how many. */
+ * (I1); returns how many. They do not count as touched (I8). */
 static size_t mark_edge_nodes(buddy_t* b) {
   size_t n = 0;
+  uintptr_t touched = b->touched_hi;
   for (unsigned k = 1; k <= b->top_order; k++) {
     uintptr_t first, last;
     edge_candidates(b, k, &first, &last);
@@ -361,6 +370,7 @@ static size_t mark_edge_nodes(buddy_t* b) {
       n++;
     }
   }
+  b->touched_hi = touched;
   return n;
 }
 
@@ -742,6 +752,7 @@ static void clear_lists(buddy_t* b) {
 static void clear_tree(buddy_t* b) {
   memset(b->split_bits, 0, 8 * words_for(b->split_nbits));
   memset(b->alloc_bits, 0, 8 * words_for(b->granules));
+  b->touched_hi = b->base;
   clear_lists(b);
 }
 
@@ -834,6 +845,7 @@ int buddy_init(buddy_t** out, void* meta, size_t meta_size, void* base, size_t r
   }
 
   if (c.flags & BUDDY_REGION_ZEROED) mark_zero_range(b, lo, hi);
+  b->touched_hi = b->base;
   b->edge_nodes = mark_edge_nodes(b);
   if (push_roots(b) != BUDDY_OK) return BUDDY_E_BAD_META; /* cannot happen on fresh state */
   b->zero_known_min = b->zero_known; /* the links just pushed may have lowered it */
@@ -927,30 +939,22 @@ int buddy_restart(buddy_t* b, size_t keep_bytes, int (*release)(void* ptr, size_
   if (work) *work = w;
   int r = enter(b);
   if (r != BUDDY_OK) return r;
-  /* I1, I2: the tree as it is now is the only place split and alloc bits
-   * are set (besides edge nodes); clear them node by node. */
-  struct { uintptr_t a; unsigned k; } stack[2 * BUDDY_MAX_ORDERS + 2];
-  for (uintptr_t root = b->base; root < b->end;) {
-    unsigned rk = root_order_at(b, root), n = 0;
-    stack[n].a = root;
-    stack[n++].k = rk;
-    while (n > 0) {
-      n--;
-      uintptr_t a = stack[n].a;
-      unsigned k = stack[n].k;
-      w.meta_words++;
-      if (split_get(b, k, a)) {
-        split_clear(b, k, a);
-        stack[n].a = a + block_size(b, k - 1);
-        stack[n++].k = k - 1;
-        stack[n].a = a;
-        stack[n++].k = k - 1;
-      } else if (alloc_get(b, a)) {
-        bit_clear(b->alloc_bits, granule_of(b, a));
-      }
-    }
-    root += block_size(b, rk);
+  /* I1, I2, I8: every split and alloc bit besides the edge nodes' belongs
+   * to a node starting at or below touched_hi; clear the words holding them
+   * (per group of split orders, the words covering granules up to it), then
+   * mark the edge nodes again. */
+  size_t g_hi = granule_of(b, b->touched_hi);
+  size_t aw = g_hi / 64 + 1;
+  memset(b->alloc_bits, 0, 8 * aw);
+  w.meta_words += aw;
+  uintptr_t g_lo = b->base >> b->min_shift, g_top = b->touched_hi >> b->min_shift;
+  for (unsigned j = 0; 6 * j < b->top_order; j++) {
+    size_t w0 = split_word(b, j, g_lo), w1 = split_word(b, j, g_top);
+    memset(b->split_bits + w0, 0, 8 * (w1 - w0 + 1));
+    w.meta_words += w1 - w0 + 1;
   }
+  b->touched_hi = b->base;
+  mark_edge_nodes(b);
   clear_lists(b);
   /* I7: the pages written since the last restart, lowest first; the lowest
    * keep_bytes worth stay dirty (the next blocks come from the bottom). */
@@ -1508,6 +1512,10 @@ static int check_node(buddy_t* b, unsigned k, uintptr_t a, void* ctx) {
   size_t s = block_size(b, k);
   if ((a & (uintptr_t)(s - 1)) != 0 || a < b->base || b->end - a < s) {
     c->error = "I1: a node is misaligned or outside the region";
+    return 1;
+  }
+  if (a > b->touched_hi && (split_get(b, k, a) || alloc_get(b, a))) {
+    c->error = "I8: a split or allocated node starts above touched_hi";
     return 1;
   }
   if (split_get(b, k, a)) {

@@ -212,6 +212,46 @@ static void reset_is_fresh(int kind) {
     }
 }
 
+/* Classes whose blocks are the same size to the allocator (buddy: 272..512
+ * bytes all take 512-byte blocks) are warmed again in one run and shared
+ * out: each class gets what it took, every block distinct, large enough,
+ * tagged as its class's spare; then the user takes them as usual. */
+static void warm_shares_runs(int kind) {
+  const oh_spare_table* t = oh_spare_table_get();
+  oh_arena* a = make(kind, 32 * MiB, 1, 2 * MiB);
+  CHECK(a != NULL);
+  if (!a) return;
+  unsigned took[OH_SPARE_CLASSES + 1] = {0};
+  for (unsigned c = 1; c <= 40; c++) {
+    took[c] = 1 + c % 5;
+    for (unsigned i = 0; i < took[c]; i++) CHECK(js_take(a, c) != SIZE_MAX);
+  }
+  CHECK_ST(oh_reset(a), OH_OK);
+  CHECK_ST(oh_check(a), OH_OK);
+  enum { MAXB = 40 * 5 };
+  size_t offs[MAXB];
+  size_t n = 0;
+  for (unsigned c = 1; c <= 40; c++) {
+    CHECK_EQ_SZ(a->sp.count[c], took[c]);
+    for (int32_t j = 0; j < a->sp.count[c] && n < MAXB; j++) {
+      size_t off = (size_t)a->sp.stack[t->base[c] + (uint32_t)j];
+      CHECK_EQ_SZ(*tag_at(a, off), c | OH_TAG_SPARE | high_of(a, off));
+      CHECK(oh_core_usable(a, off) >= t->bytes[c]);
+      for (size_t i = 0; i < n; i++) CHECK(offs[i] != off);
+      offs[n++] = off;
+    }
+  }
+  CHECK_EQ_SZ(oh_spares_held(a), n);
+  for (unsigned c = 1; c <= 40; c++)
+    for (unsigned i = 0; i < took[c]; i++) {
+      size_t off = js_take(a, c);
+      CHECK(off != SIZE_MAX);
+      if (off != SIZE_MAX) memset(at(a, off), (int)c, t->bytes[c]);
+    }
+  CHECK_ST(oh_check(a), OH_OK);
+  oh_arena_delete(a);
+}
+
 /* The demand of a class fades slowly: a class one period used keeps blocks
  * warm for several resets (a request mix that uses it now and then finds
  * them), then none; what a period takes is carved again in full. */
@@ -425,6 +465,7 @@ static void reset_refusals(int kind) {
 
 BOTH(reset_is_fresh)
 BOTH(demand_fades_slowly)
+BOTH(warm_shares_runs)
 BOTH(calloc_over_retained)
 BOTH(calloc_large_over_retained)
 BOTH(committed_after_reset)
@@ -436,6 +477,8 @@ int main(void) {
   RUN_FORKED(reset_is_fresh_buddy);
   RUN_FORKED(demand_fades_slowly_dl);
   RUN_FORKED(demand_fades_slowly_buddy);
+  RUN_FORKED(warm_shares_runs_dl);
+  RUN_FORKED(warm_shares_runs_buddy);
   RUN_FORKED(calloc_over_retained_dl);
   RUN_FORKED(calloc_over_retained_buddy);
   RUN_FORKED(calloc_large_over_retained_dl);

@@ -32,6 +32,15 @@ void* oh_core_malloc(oh_arena* a, size_t n);
 /* Up to `count` blocks of n bytes into out[], as many oh_core_malloc calls
  * would (buddy carves them in runs, buddy_malloc_run); returns how many. */
 size_t oh_core_malloc_run(oh_arena* a, size_t n, size_t count, void** out);
+/* The bytes of the block the allocator makes for a request of n (buddy: a
+ * power of two; dlmalloc: n itself, as far as grouping requests goes).
+ * Inline: oh_spares_warm asks it for every class at every reset. */
+static inline size_t oh_core_block_bytes(const oh_arena* a, size_t n) {
+  if (a->kind != OH_KIND_BUDDY) return n;
+  size_t b = a->min_block;
+  while (b < n) b *= 2;
+  return b;
+}
 int oh_core_free(oh_arena* a, size_t off);
 int oh_core_validate(oh_arena* a, size_t off);
 size_t oh_core_usable(oh_arena* a, size_t off);

@@ -159,9 +159,32 @@ static int stack_of(oh_arena* a, size_t c, uint32_t* n) {
   return OH_OK;
 }
 
-/* Fills class c's stack with up to refill[c] new blocks (never past its
- * depth), lowest offsets on top, so blocks are handed out in address order.
- * OH_OK when at least one was added, else why not. */
+/* Puts new blocks of the allocator (at least bytes[c] each) on class c's
+ * stack, which holds n and has room for k more: tags written, the lowest
+ * offset on top, so blocks are handed out in address order. */
+static void push_new(oh_arena* a, size_t c, uint32_t n, void* const* blocks, uint32_t k) {
+  const oh_spare_table* t = oh_spare_table_get();
+  double* stack = a->sp.stack + t->base[c];
+  size_t got[OH_SPARE_DEPTH_MAX];
+  for (uint32_t i = 0; i < k; i++) {
+    size_t off = (size_t)((unsigned char*)blocks[i] - a->base);
+    size_t ti = off >> a->sp.tag_shift;
+    a->sp.tags[ti] = (unsigned char)(c | OH_TAG_SPARE | tag_high(a, off));
+    if (ti < a->sp.tag_lo) a->sp.tag_lo = ti;
+    if (ti >= a->sp.tag_hi) a->sp.tag_hi = ti + 1;
+    /* insertion sort: runs rise within themselves, not always across them */
+    uint32_t j = i;
+    for (; j > 0 && got[j - 1] > off; j--) got[j] = got[j - 1];
+    got[j] = off;
+  }
+  a->live += k;
+  a->sp.supplied[c] += k;
+  for (uint32_t j = 0; j < k; j++) stack[n + j] = (double)got[k - 1 - j];
+  a->sp.count[c] = (int32_t)(n + k);
+}
+
+/* Fills class c's stack with up to `want` new blocks (never past its
+ * depth). OH_OK when at least one was added, else why not. */
 static int refill_n(oh_arena* a, size_t c, uint32_t want) {
   const oh_spare_table* t = oh_spare_table_get();
   uint32_t n;
@@ -169,30 +192,9 @@ static int refill_n(oh_arena* a, size_t c, uint32_t want) {
   if (s) return s;
   if (want > t->depth[c] - n) want = t->depth[c] - n;
   if (want == 0) return OH_OK;
-  double* stack = a->sp.stack + t->base[c];
   void* blocks[OH_SPARE_DEPTH_MAX];
-  size_t got[OH_SPARE_DEPTH_MAX];
-  uint32_t k = 0, made = (uint32_t)oh_core_malloc_run(a, t->bytes[c], want, blocks);
-  for (; k < made; k++) {
-    size_t off = (size_t)((unsigned char*)blocks[k] - a->base);
-    size_t ti = off >> a->sp.tag_shift;
-    a->sp.tags[ti] = (unsigned char)(c | OH_TAG_SPARE | tag_high(a, off));
-    if (ti < a->sp.tag_lo) a->sp.tag_lo = ti;
-    if (ti >= a->sp.tag_hi) a->sp.tag_hi = ti + 1;
-    got[k] = off;
-  }
-  a->live += k;
-  a->sp.supplied[c] += k;
-  /* Highest first, so the lowest is on top (got[] rises within a buddy run,
-   * not always across runs; at most OH_SPARE_DEPTH_MAX entries). */
-  for (uint32_t i = 1; i < k; i++)
-    for (uint32_t j = i; j > 0 && got[j - 1] > got[j]; j--) {
-      size_t x = got[j - 1];
-      got[j - 1] = got[j];
-      got[j] = x;
-    }
-  for (uint32_t j = 0; j < k; j++) stack[n + j] = (double)got[k - 1 - j];
-  a->sp.count[c] = (int32_t)(n + k);
+  uint32_t k = (uint32_t)oh_core_malloc_run(a, t->bytes[c], want, blocks);
+  push_new(a, c, n, blocks, k);
   if (k > 0) return OH_OK;
   return a->corrupted ? OH_CORRUPTED : OH_OOM;
 }
@@ -256,17 +258,41 @@ void oh_spares_demand(const oh_arena* a, uint32_t demand[OH_SPARE_CLASSES + 1],
   }
 }
 
+/* The most blocks oh_spares_warm carves in one run (a buddy arena's 16
+ * classes of 272..512 bytes share the 512-byte blocks). */
+#define WARM_RUN_MAX (16 * OH_SPARE_DEPTH_MAX)
+
 size_t oh_spares_warm(oh_arena* a, const uint32_t want[OH_SPARE_CLASSES + 1], size_t budget) {
   const oh_spare_table* t = oh_spare_table_get();
   size_t carved = 0;
   if (!a->sp.tags) return 0;
-  for (size_t c = 1; c <= OH_SPARE_CLASSES; c++) {
-    uint32_t n = want[c] > (uint32_t)a->sp.count[c] ? want[c] - (uint32_t)a->sp.count[c] : 0;
-    if (n > (budget - carved) / t->bytes[c]) n = (uint32_t)((budget - carved) / t->bytes[c]);
-    if (n == 0) continue;
-    int32_t before = a->sp.count[c];
-    if (refill_n(a, c, n) != OH_OK) return carved;
-    carved += (size_t)(a->sp.count[c] - before) * t->bytes[c];
+  void* blocks[WARM_RUN_MAX];
+  /* Consecutive classes whose blocks the allocator makes the same size (a
+   * buddy arena's power of two) are carved in one run, then shared out.
+   * The stacks are empty but for what this loop pushed (reset forgot them). */
+  for (size_t c = 1; c <= OH_SPARE_CLASSES;) {
+    size_t block = oh_core_block_bytes(a, t->bytes[c]), e = c;
+    uint32_t need[OH_SPARE_CLASSES + 1], total = 0;
+    for (; e <= OH_SPARE_CLASSES && (e == c || oh_core_block_bytes(a, t->bytes[e]) == block); e++) {
+      uint32_t have = (uint32_t)a->sp.count[e];
+      uint32_t n = want[e] > have ? want[e] - have : 0;
+      size_t fit = (budget - carved) / block - total;
+      if (n > fit) n = (uint32_t)fit;
+      if (n > WARM_RUN_MAX - total) n = WARM_RUN_MAX - total;
+      need[e] = n;
+      total += n;
+    }
+    if (total > 0) {
+      uint32_t made = (uint32_t)oh_core_malloc_run(a, block, total, blocks), used = 0;
+      for (size_t k = c; k < e && used < made; k++) {
+        uint32_t n = made - used < need[k] ? made - used : need[k];
+        if (n > 0) push_new(a, k, (uint32_t)a->sp.count[k], blocks + used, n);
+        used += n;
+      }
+      carved += (size_t)made * block;
+      if (made < total) return carved;
+    }
+    c = e;
   }
   return carved;
 }

@@ -49,9 +49,10 @@ extern "C" {
 #define OH_SPARE_STACK_BYTES 65536   /* a stack holds about this many bytes... */
 #define OH_SPARE_DEPTH_MIN 2         /* ...and between these many blocks */
 #define OH_SPARE_DEPTH_MAX 64
-#define OH_SPARE_REFILL_BYTES 4096   /* a refill takes about this many bytes (at least one
-                                        block, at most half a stack) */
-#define OH_DEMAND_ONE 16            /* oh_spares.demand's unit: a sixteenth of a block */
+#define OH_SPARE_REFILL_BYTES 4096   /* the smallest refill takes about this many bytes (at
+                                        least one block, at most half a stack); a class that
+                                        keeps running dry takes more (oh_spares_refill) */
+#define OH_DEMAND_ONE 16             /* oh_spares.demand's unit: a sixteenth of a block */
 #define OH_TAG_CLASS 0x3f
 #define OH_TAG_SPARE 0x40
 #define OH_TAG_HIGH 0x80
@@ -66,7 +67,7 @@ extern "C" {
 typedef struct oh_spare_table {
   uint32_t bytes[OH_SPARE_CLASSES + 1];  /* block size of class c (a multiple of 16) */
   uint32_t depth[OH_SPARE_CLASSES + 1];  /* stack capacity of class c */
-  uint32_t refill[OH_SPARE_CLASSES + 1]; /* blocks one refill takes */
+  uint32_t refill[OH_SPARE_CLASSES + 1]; /* blocks the smallest refill takes */
   uint32_t base[OH_SPARE_CLASSES + 1];   /* first stack slot of class c */
   uint32_t slots;                        /* stack slots in all */
   /* class_of_16[(n + 15) / 16]: the class of a request of n bytes

@@ -191,6 +191,9 @@ describe("V8's external-memory count (child process, --expose-gc)", () => {
     for (const t of j.transfers) {
       if (t.safe === 'n/a') continue; // no ArrayBuffer.prototype.transfer on this line
       expect(t.safe).toEqual({ movedLength: 4096, viewDetached: true, freeCode: 'ERR_ARENA_NOT_ALLOCATED' });
+      // the moved ArrayBuffer outlives what offheap knows of its block, and never faults
+      expect(t.afterReclaim).toEqual({ oom: 'ERR_ARENA_OOM', length: 4096, byte: 'old or reused' });
+      expect(t.afterDestroy).toEqual({ length: 4096, byte: 'kept or zero' });
     }
   });
 

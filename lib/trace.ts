@@ -39,7 +39,7 @@
  */
 import * as fs from 'fs';
 
-import { rangeError, typeError } from './errors';
+import { rangeError, stateError, typeError } from './errors';
 
 /** The first line of every trace file. */
 export const TRACE_HEADER = '# offheap-trace v1';
@@ -220,10 +220,9 @@ export class Trace {
   /**
    * Parses the text format (see the module documentation).
    *
-   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `text` is not a string, or a
-   * comment line holds a carriage return before its end.
+   * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `text` is not a string.
    * @throws {@link TraceSyntaxError} `ERR_TRACE_INVALID` naming the line for a malformed or
-   * inconsistent trace.
+   * inconsistent trace (a comment holding a carriage return before its end included).
    */
   static parse(text: string): Trace {
     if (typeof text !== 'string') throw typeError('Trace.parse', 'text', 'a string', text);
@@ -242,11 +241,13 @@ export class Trace {
     for (let ln = 1; ln < n; ln++) {
       const line = (lines[ln] as string).trim();
       if (line === '') continue;
+      const where = `Trace.parse: line ${ln + 1}`;
       if (line.charCodeAt(0) === 35 /* # */) {
+        // A comment is one line of the saved text: a lone carriage return inside it would not be.
+        if (line.includes('\r')) throw invalid(where, 'a comment holds a carriage return');
         comments.push(line.replace(/^#\s?/, ''));
         continue;
       }
-      const where = `Trace.parse: line ${ln + 1}`;
       const f = line.split(/[ \t]+/);
       const code = LETTERS.indexOf(f[0] as (typeof LETTERS)[number]);
       if (code <= 0) throw invalid(where, `unknown operation ${JSON.stringify(f[0])} (expected a, c, r, f or x)`);
@@ -427,8 +428,7 @@ function check(ops: Uint8Array, ids: Uint32Array, sizes: Float64Array, where: (i
 /**
  * Reads and parses a `.trace` file (UTF-8).
  *
- * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `path` is not a string (or, as
- * in {@link Trace.parse}, a comment line holds a carriage return before its end).
+ * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `path` is not a string.
  * @throws {@link TraceSyntaxError} `ERR_TRACE_INVALID` naming the path and the line, for a file
  * that does not parse.
  * @throws Error Node's own (its `code`, e.g. `ENOENT`, kept), with a message that names
@@ -528,6 +528,7 @@ export class TraceRecorder {
    * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `size` is not a number.
    * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `size` is not a safe integer >= 0,
    * or 2^24 blocks are live already.
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` once `finish()` was called.
    */
   alloc(size: number): number {
     return this.#allocate('alloc', TraceOp.Alloc, size);
@@ -539,6 +540,7 @@ export class TraceRecorder {
    * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `size` is not a number.
    * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `size` is not a safe integer >= 0,
    * or 2^24 blocks are live already.
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` once `finish()` was called.
    */
   calloc(size: number): number {
     return this.#allocate('calloc', TraceOp.Calloc, size);
@@ -550,6 +552,7 @@ export class TraceRecorder {
    * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `id` or `size` is not a number.
    * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `id` is not live, or `size` is not a
    * safe integer >= 0.
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` once `finish()` was called.
    */
   realloc(id: number, size: number): void {
     const M = 'TraceRecorder.realloc';
@@ -563,6 +566,7 @@ export class TraceRecorder {
    *
    * @throws {@link OffheapTypeError} `ERR_INVALID_ARG_TYPE` when `id` is not a number.
    * @throws {@link OffheapRangeError} `ERR_OUT_OF_RANGE` when `id` is not live.
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` once `finish()` was called.
    */
   free(id: number): void {
     const M = 'TraceRecorder.free';
@@ -580,7 +584,11 @@ export class TraceRecorder {
     }
   }
 
-  /** Records that every block was freed at once. */
+  /**
+   * Records that every block was freed at once.
+   *
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` once `finish()` was called.
+   */
   reset(): void {
     this.#open('TraceRecorder.reset');
     this.#push(TraceOp.Reset, 0, 0);
@@ -590,7 +598,11 @@ export class TraceRecorder {
     this.#liveCount = 0;
   }
 
-  /** Ends the recording and returns the trace; the recorder refuses further calls. */
+  /**
+   * Ends the recording and returns the trace; the recorder refuses further calls.
+   *
+   * @throws {@link OffheapStateError} `ERR_INVALID_STATE` once `finish()` was called.
+   */
   finish(): Trace {
     this.#open('TraceRecorder.finish');
     this.#finished = true;
@@ -599,7 +611,7 @@ export class TraceRecorder {
   }
 
   #open(method: string): void {
-    if (this.#finished) throw new Error(`${method}: the recorder is finished (finish() was called)`);
+    if (this.#finished) throw stateError(method, 'the recorder is finished (finish() was called)');
   }
 
   #liveId(method: string, id: unknown): void {

@@ -113,8 +113,11 @@ describe('TraceRecorder', () => {
     expect(errorOf(() => rec.free(a)).code).toBe('ERR_OUT_OF_RANGE'); // double free
     expect(rec.length).toBe(2);
     rec.finish();
-    expect(errorOf(() => rec.alloc(1)).message).toMatch(/finished/);
-    expect(errorOf(() => rec.finish()).message).toMatch(/finished/);
+    expect(errorOf(() => rec.alloc(1))).toMatchObject({ name: 'Error', code: 'ERR_INVALID_STATE', message: expect.stringMatching(/finished/) });
+    expect(errorOf(() => rec.finish())).toMatchObject({ code: 'ERR_INVALID_STATE', message: expect.stringMatching(/^TraceRecorder\.finish/) });
+    for (const call of [() => rec.calloc(1), () => rec.realloc(0, 1), () => rec.free(0), () => rec.reset()]) {
+      expect(errorOf(call).code).toBe('ERR_INVALID_STATE');
+    }
   });
 
   test('record -> serialize -> parse round-trips the same operations (random programs)', () => {
@@ -169,6 +172,11 @@ describe('Trace', () => {
     ]);
     expect(t.comments).toEqual(['one', 'two']);
     expect(Trace.parse(`${TRACE_HEADER}\n`).length).toBe(0);
+    // a lone carriage return inside a comment is not a line of the format: the line is named
+    expect(errorOf(() => Trace.parse(`${TRACE_HEADER}\na 0 1\n# one\rtwo\n`))).toMatchObject({
+      code: 'ERR_TRACE_INVALID',
+      message: expect.stringMatching(/line 3/),
+    });
   });
 
   test.each([

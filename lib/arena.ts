@@ -23,7 +23,7 @@ import {
   valueError,
   ST_CORRUPTED,
 } from './errors';
-import { Spares, SPARE_MAX_BYTES, spareClass } from './spares';
+import { Spares, SPARE_MAX_BYTES } from './spares';
 import type { Trace } from './trace';
 import { TraceTap } from './trace-tap';
 
@@ -521,7 +521,7 @@ export class Arena {
     this.#region = h.region;
     this.#io = h.io ? new Float64Array(h.io) : null;
     if (this.#io !== null && h.tags && h.spares && h.refillIO && h.flushIO) {
-      this.#spares = new Spares(h, this.#io, h.tags, h.spares, h.tagShift);
+      this.#spares = new Spares(h, this.#io, h.tags, h.spares, h.tagShift, allocator);
     }
     const key = views === 'fast' ? newArenaKey(capacity) : -1;
     this.#key = key >= 0 ? key : -Infinity;
@@ -901,7 +901,7 @@ export class Arena {
   #fastAlloc(size: number): number {
     const sp = this.#spares;
     if (sp !== null && size <= SPARE_MAX_BYTES) {
-      const off = sp.take(spareClass(size));
+      const off = sp.take(sp.classOf(size));
       if (off >= 0) return off;
     }
     const io = this.#io;
@@ -919,7 +919,7 @@ export class Arena {
   #fastCalloc(size: number): number {
     const sp = this.#spares;
     if (sp !== null && size <= SPARE_MAX_BYTES) {
-      const off = sp.take(spareClass(size));
+      const off = sp.take(sp.classOf(size));
       if (off >= 0) {
         if (size <= 128) {
           // A few stores beat the call of fill(); the block holds size rounded up to 16.

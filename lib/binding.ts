@@ -76,8 +76,8 @@ export interface NativeConstants {
     bytes: number[];
     depth: number[];
     base: number[];
-    /** classOf16[(n + 15) >> 4]: the class of a request of n bytes */
-    classOf16: number[];
+    /** classOf16[allocator][(n + 15) >> 4]: the class of a request of n bytes in an arena of that allocator */
+    classOf16: Record<'dlmalloc' | 'buddy', number[]>;
   };
   /** the fields of every arena's stats */
   stats: string[];

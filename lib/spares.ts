@@ -17,7 +17,11 @@ const C = binding.constants;
 const { tagClass: TAG_CLASS, tagSpare: TAG_SPARE, tagHigh: TAG_HIGH } = C.spares;
 /** Requests up to this many bytes are served from spares. */
 export const SPARE_MAX_BYTES: number = C.spares.maxBytes;
-const CLASS_OF_16 = Uint8Array.from(C.spares.classOf16);
+/** Per allocator, the class of a request of n bytes at [(n + 15) >>> 4] (csrc/addon/core/spares.h). */
+const CLASS_OF_16 = {
+  dlmalloc: Uint8Array.from(C.spares.classOf16.dlmalloc),
+  buddy: Uint8Array.from(C.spares.classOf16.buddy),
+};
 const DEPTH = Int32Array.from(C.spares.depth);
 const BASE = Int32Array.from(C.spares.base);
 const IO_ARG: number = C.io.IO_ARG;
@@ -25,11 +29,6 @@ const IO_RESULT: number = C.io.IO_RESULT;
 /** The shift that takes offset bit 4 (the half of a 32-byte granule) to TAG_HIGH. */
 const HIGH_SHIFT = Math.log2(TAG_HIGH / 16);
 if (!Number.isInteger(HIGH_SHIFT)) throw new Error('offheap: TAG_HIGH is not a power of two above 16');
-
-/** The size class of a request of `size` bytes (0 <= size <= SPARE_MAX_BYTES). */
-export function spareClass(size: number): number {
-  return CLASS_OF_16[(size + 15) >>> 4] as number;
-}
 
 /** The stacks of one fast-mode arena. */
 export class Spares {
@@ -49,9 +48,19 @@ export class Spares {
    * its address, and a mispredicted branch costs more than the rest of a take).
    */
   readonly #highMask: number;
+  /** the class of a request of n bytes at [(n + 15) >>> 4]: this arena's allocator's map */
+  readonly #classOf16: Uint8Array;
 
-  constructor(h: NativeArenaHandle, io: Float64Array, tags: ArrayBuffer, spares: ArrayBuffer, tagShift: number) {
+  constructor(
+    h: NativeArenaHandle,
+    io: Float64Array,
+    tags: ArrayBuffer,
+    spares: ArrayBuffer,
+    tagShift: number,
+    allocator: 'dlmalloc' | 'buddy',
+  ) {
     this.#h = h;
+    this.#classOf16 = CLASS_OF_16[allocator];
     this.#io = io;
     this.#tags = new Uint8Array(tags);
     this.#count = new Int32Array(spares, 0, C.spares.classes + 1);
@@ -60,6 +69,11 @@ export class Spares {
     this.#granule = 2 ** tagShift;
     this.#wide = tags.byteLength * this.#granule > 2 ** 32;
     this.#highMask = tagShift === 5 ? 16 : 0;
+  }
+
+  /** The size class of a request of `size` bytes (0 <= size <= SPARE_MAX_BYTES). */
+  classOf(size: number): number {
+    return this.#classOf16[(size + 15) >>> 4] as number;
   }
 
   /**

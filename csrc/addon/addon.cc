@@ -113,7 +113,12 @@ static Napi::Object constants(Napi::Env env) {
   sp.Set("bytes", array_of(env, t->bytes, OH_SPARE_CLASSES + 1));
   sp.Set("depth", array_of(env, t->depth, OH_SPARE_CLASSES + 1));
   sp.Set("base", array_of(env, t->base, OH_SPARE_CLASSES + 1));
-  sp.Set("classOf16", array_of(env, t->class_of_16, OH_SPARE_MAX_BYTES / 16 + 1));
+  Napi::Object class_of = Napi::Object::New(env); /* per allocator: its class map */
+#define CLASS_MAP(name, value, label) \
+  class_of.Set(label, array_of(env, t->class_of_16[oh_spare_class_map(value)], OH_SPARE_MAX_BYTES / 16 + 1));
+  OH_KINDS(CLASS_MAP)
+#undef CLASS_MAP
+  sp.Set("classOf16", class_of);
   c.Set("spares", sp);
 
   Napi::Array stats = Napi::Array::New(env), dl = Napi::Array::New(env), buddy = Napi::Array::New(env);

@@ -857,13 +857,25 @@ TEST(spare_table) {
     slots += t->depth[c];
   }
   CHECK_EQ_SZ(t->slots, slots);
-  /* class_of_16: the smallest class that holds the request */
+  /* the exact map: the smallest class that holds the request */
   for (size_t n = 0; n <= OH_SPARE_MAX_BYTES; n += 1 + n / 64) {
-    unsigned c = t->class_of_16[(n + 15) / 16];
+    unsigned c = t->class_of_16[OH_CLASSES_EXACT][(n + 15) / 16];
     CHECK(c >= 1 && c <= OH_SPARE_CLASSES);
     CHECK(t->bytes[c] >= n);
     if (c > 1) CHECK(t->bytes[c - 1] < n || n == 0);
   }
+  /* the power-of-two map: the class whose size is the smallest power of two
+   * (at least 16) that holds the request; every request one buddy block
+   * serves shares it */
+  for (size_t n = 0; n <= OH_SPARE_MAX_BYTES; n++) {
+    size_t p = 16;
+    while (p < n) p *= 2;
+    unsigned c = t->class_of_16[OH_CLASSES_POW2][(n + 15) / 16];
+    CHECK(c >= 1 && c <= OH_SPARE_CLASSES);
+    CHECK_EQ_SZ(t->bytes[c], p);
+  }
+  CHECK_EQ_SZ(oh_spare_class_map(OH_KIND_BUDDY), OH_CLASSES_POW2);
+  CHECK_EQ_SZ(oh_spare_class_map(OH_KIND_DLMALLOC), OH_CLASSES_EXACT);
 }
 
 /* refill: count[c] grows by refill[c], each entry a distinct block of at

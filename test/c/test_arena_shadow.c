@@ -406,7 +406,7 @@ static void op_spare_pop(shadow* sh) {
   const oh_spare_table* t = oh_spare_table_get();
   size_t n = test_rng_below(&sh->r, 4) == 0 ? test_rng_below(&sh->r, OH_SPARE_MAX_BYTES + 1)
                                             : test_rng_below(&sh->r, 600);
-  unsigned c = t->class_of_16[(n + 15) / 16];
+  unsigned c = t->class_of_16[oh_spare_class_map(sh->a->kind)][(n + 15) / 16];
   size_t off = js_take(sh->a, c);
   if (off == SIZE_MAX) {
     /* the general path, as lib/ falls back to */

@@ -297,7 +297,7 @@ static void churn(int kind, size_t capacity, size_t min_block, int spares, uint6
       size_t o;
       int st = OH_OOM, sp = 0;
       if (spares && len <= OH_SPARE_MAX_BYTES && test_rng_below(&r, 2)) {
-        o = js_take(a, oh_spare_table_get()->class_of_16[(len + 15) >> 4]);
+        o = js_take(a, oh_spare_table_get()->class_of_16[oh_spare_class_map(a->kind)][(len + 15) >> 4]);
         if (o != SIZE_MAX) st = OH_OK, sp = 1;
       } else if (op < 40) {
         st = oh_alloc(a, len, &o);

@@ -108,6 +108,23 @@ describe.each(ALLOCATORS)('%s arena, fast views, small blocks', (allocator) => {
     arena.check();
   });
 
+  test('a freed block serves the next request of its block size (buddy: its power of two; dlmalloc: its class)', () => {
+    const arena = makeArena(allocator, 'fast');
+    const a = arena.alloc(300);
+    const off = a.byteOffset;
+    arena.free(a);
+    // buddy: 300 and 500 bytes both take a 512-byte block, from one stack; dlmalloc: two classes
+    const b = arena.alloc(500);
+    const c = arena.alloc(300);
+    expect(allocator === 'buddy' ? b.byteOffset : c.byteOffset).toBe(off);
+    expect(allocator === 'buddy' ? c.byteOffset : b.byteOffset).not.toBe(off);
+    expect(arena.usableSize(b)).toBeGreaterThanOrEqual(500);
+    expect(arena.stats().liveAllocations).toBe(2);
+    arena.free(b);
+    arena.free(c);
+    arena.check(); // throws ERR_ARENA_CORRUPTED on a broken invariant
+  });
+
   test('interior views of a small block are refused, the block stays live', () => {
     const arena = makeArena(allocator, 'fast');
     const b = arena.alloc(200);

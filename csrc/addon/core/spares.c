@@ -44,9 +44,16 @@ static void build_table(oh_spare_table* t) {
     t->refill[c] = refill;
     t->base[c] = slots;
     slots += depth;
-    for (; unit <= bytes / 16; unit++) t->class_of_16[unit] = (uint8_t)c;
+    for (; unit <= bytes / 16; unit++) t->class_of_16[OH_CLASSES_EXACT][unit] = (uint8_t)c;
   }
   t->slots = slots;
+  /* A power of two is a class (class_bytes), so the exact class of the
+   * power of two that holds a request is that power's own class. */
+  for (uint32_t u = 0; u <= OH_SPARE_MAX_BYTES / 16; u++) {
+    uint32_t p = 16;
+    while (p < 16 * u) p *= 2;
+    t->class_of_16[OH_CLASSES_POW2][u] = t->class_of_16[OH_CLASSES_EXACT][p / 16];
+  }
 }
 
 const oh_spare_table* oh_spare_table_get(void) {
@@ -57,6 +64,11 @@ const oh_spare_table* oh_spare_table_get(void) {
     __atomic_store_n(&table_built, 1, __ATOMIC_RELEASE);
   }
   return &table;
+}
+
+unsigned oh_spare_class_map(int kind) {
+  /* as oh_core_block_bytes rounds a request */
+  return kind == OH_KIND_BUDDY ? OH_CLASSES_POW2 : OH_CLASSES_EXACT;
 }
 
 /* ---- the tag map ---------------------------------------------------------- */
@@ -258,8 +270,8 @@ void oh_spares_demand(const oh_arena* a, uint32_t demand[OH_SPARE_CLASSES + 1],
   }
 }
 
-/* The most blocks oh_spares_warm carves in one run (a buddy arena's 16
- * classes of 272..512 bytes share the 512-byte blocks). */
+/* The most blocks oh_spares_warm carves in one run (the classes up to a
+ * buddy arena's minimum block share its blocks). */
 #define WARM_RUN_MAX (16 * OH_SPARE_DEPTH_MAX)
 
 size_t oh_spares_warm(oh_arena* a, const uint32_t want[OH_SPARE_CLASSES + 1], size_t budget) {

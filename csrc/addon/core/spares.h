@@ -57,6 +57,9 @@ extern "C" {
 #define OH_TAG_SPARE 0x40
 #define OH_TAG_HIGH 0x80
 
+/* The class maps of the table (class_of_16, below). */
+enum { OH_CLASSES_EXACT = 0, OH_CLASSES_POW2 = 1, OH_CLASS_MAPS = 2 };
+
 /* Where the stack counts and the stacks sit in the memory JavaScript sees:
  * int32 count[c] at byte 4 * c, then double stack[...] from
  * OH_SPARE_STACKS_AT; class c's stack is stack[base[c] .. base[c] + depth[c]),
@@ -70,13 +73,25 @@ typedef struct oh_spare_table {
   uint32_t refill[OH_SPARE_CLASSES + 1]; /* blocks the smallest refill takes */
   uint32_t base[OH_SPARE_CLASSES + 1];   /* first stack slot of class c */
   uint32_t slots;                        /* stack slots in all */
-  /* class_of_16[(n + 15) / 16]: the class of a request of n bytes
-   * (0 <= n <= OH_SPARE_MAX_BYTES): 16-byte steps up to 512 bytes, then four
-   * classes per doubling (at most 25 % rounding). */
-  uint8_t class_of_16[OH_SPARE_MAX_BYTES / 16 + 1];
+  /* class_of_16[map][(n + 15) / 16]: the class of a request of n bytes
+   * (0 <= n <= OH_SPARE_MAX_BYTES) in an arena whose allocator uses that map
+   * (oh_spare_class_map). The classes step by 16 bytes up to 512, then four
+   * per doubling (at most 25 % rounding), and every power of two from 16 to
+   * OH_SPARE_MAX_BYTES is one.
+   *   OH_CLASSES_EXACT: the smallest class that holds n, for an allocator
+   *     that hands out what was asked (dlmalloc).
+   *   OH_CLASSES_POW2: the class of the power of two that holds n, for an
+   *     allocator whose blocks are powers of two (buddy): all the requests
+   *     one block size serves share one stack, so what a period took of that
+   *     size is counted, and carved again at reset, once; the classes in
+   *     between stay empty. */
+  uint8_t class_of_16[OH_CLASS_MAPS][OH_SPARE_MAX_BYTES / 16 + 1];
 } oh_spare_table;
 
 const oh_spare_table* oh_spare_table_get(void);
+
+/* The class map (OH_CLASSES_*) of an arena whose allocator is `kind` (oh_kind). */
+unsigned oh_spare_class_map(int kind);
 
 /* The spares of one arena (a member of oh_arena). */
 typedef struct oh_spares {

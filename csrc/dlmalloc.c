@@ -368,13 +368,6 @@ static int init_mparams(void);
 static inline int params_ready(void) { return __atomic_load_n(&mparams.magic, __ATOMIC_ACQUIRE) != 0; }
 #define ensure_initialization() (void)(params_ready() || init_mparams())
 
-#ifndef ONLY_MSPACES
-static struct malloc_state global_heap_state;
-#define gm (&global_heap_state)
-#define is_global(M) ((M) == gm)
-#else
-#define is_global(M) (0)
-#endif
 
 #define page_align(S) (((S) + (mparams.page_size - (size_t)1)) & ~(mparams.page_size - (size_t)1))
 #define granularity_align(S) \
@@ -396,6 +389,16 @@ struct malloc_state_with_params {
   struct heap_params params;
 };
 #define own_params(M) (&((struct malloc_state_with_params*)(M))->params)
+
+#ifndef ONLY_MSPACES
+/* With room for parameters like any state, although the global heap never
+ * holds its own (OWN_PARAMS_BIT): own_params stays inside the object. */
+static struct malloc_state_with_params global_heap_state;
+#define gm (&global_heap_state.state)
+#define is_global(M) ((M) == gm)
+#else
+#define is_global(M) (0)
+#endif
 #define heap_granularity(M) \
   (((M)->mflags & OWN_PARAMS_BIT) ? own_params(M)->granularity : mparams.granularity)
 #define heap_mmap_threshold(M) \
@@ -683,6 +686,12 @@ static void refresh_range_flag(mstate m) {
 /* ==== the live-chunk map (bounded heaps) ========================================= */
 
 #define LIVE_GRANULE MALLOC_ALIGNMENT
+
+/* The bytes of a map for `length` bytes of heap: one bit per granule. */
+static size_t livemap_bytes(size_t length) {
+  size_t granules = length / LIVE_GRANULE + ((length % LIVE_GRANULE) != 0);
+  return granules / 8 + ((granules % 8) != 0);
+}
 
 DL_INLINE size_t live_index(mstate m, const void* mem) {
   return (size_t)((const char*)mem - m->least_addr) / LIVE_GRANULE;
@@ -2218,7 +2227,7 @@ static int check_heap(mstate m) {
 
   /* The live-chunk map marks exactly the live allocations. */
   if (m->livemap != 0) {
-    size_t bytes = mspace_livemap_bytes((size_t)(m->highest_addr - m->least_addr));
+    size_t bytes = livemap_bytes((size_t)(m->highest_addr - m->least_addr));
     size_t bits = 0, k = 0;
     for (; k + sizeof(uint64_t) <= bytes; k += sizeof(uint64_t)) {
       uint64_t word;
@@ -2373,6 +2382,7 @@ done:
   return result;
 }
 
+#ifdef MSPACES /* the reporting variants and the room queries: mspace API only */
 /* free that reports instead of aborting: the pointer is classified as
  * heap_validate would (O(1) with a live-chunk map), under the same lock
  * acquisition as the free itself, so a bad pointer is never a usage error and
@@ -2423,6 +2433,8 @@ static int heap_realloc_status(mstate m, void* oldmem, size_t bytes, void** out)
   POSTACTION(m);
   return r;
 }
+
+#endif /* MSPACES */
 
 static void* heap_memalign(mstate m, size_t alignment, size_t bytes) {
   if (alignment <= MALLOC_ALIGNMENT) return heap_malloc(m, bytes);
@@ -2517,6 +2529,7 @@ static int heap_validate(mstate m, const void* mem) {
   return r;
 }
 
+#ifdef MSPACES
 /* The largest free chunk other than top, with the lock held on an
  * initialised heap: dv, the largest chunk of the highest non-empty tree bin
  * (the path that prefers child[1] at each level, as the trie orders sizes by
@@ -2625,6 +2638,8 @@ static int heap_largest_requests(mstate m, size_t port_run, size_t port_run_empt
   POSTACTION(m);
   return r;
 }
+
+#endif /* MSPACES */
 
 static int heap_check(mstate m) {
   int r;
@@ -2920,10 +2935,7 @@ int mspace_set_param(mspace msp, int param_number, int value) {
   return applied;
 }
 
-size_t mspace_livemap_bytes(size_t length) {
-  size_t granules = length / LIVE_GRANULE + ((length % LIVE_GRANULE) != 0);
-  return granules / 8 + ((granules % 8) != 0);
-}
+size_t mspace_livemap_bytes(size_t length) { return livemap_bytes(length); }
 
 static int set_bounds(mspace msp, void* lo, size_t length, unsigned char* livemap, size_t livemap_bytes,
                       int zeroed);

@@ -2793,6 +2793,22 @@ int dlmalloc_check(void) {
 
 const char* dlmalloc_check_message(void) { return gm->check_message ? gm->check_message : ""; }
 
+/* The process-wide lock, then the heap's: no path holds the heap's lock
+ * while it takes the process-wide one. */
+void dlmalloc_atfork_prepare(void) {
+  ensure_initialization();
+  ACQUIRE_MALLOC_GLOBAL_LOCK();
+  (void)PREACTION(gm);
+}
+
+void dlmalloc_atfork_parent(void) {
+  POSTACTION(gm);
+  RELEASE_MALLOC_GLOBAL_LOCK();
+}
+
+/* The child's only thread is the one that forked and holds both locks. */
+void dlmalloc_atfork_child(void) { dlmalloc_atfork_parent(); }
+
 #endif /* !ONLY_MSPACES */
 
 /* ==== mspaces ================================================================================ */

@@ -97,6 +97,9 @@ const char* dl_status_name(int status);
 #define dlmalloc_validate malloc_validate
 #define dlmalloc_check malloc_check
 #define dlmalloc_check_message malloc_check_message
+#define dlmalloc_atfork_prepare malloc_atfork_prepare
+#define dlmalloc_atfork_parent malloc_atfork_parent
+#define dlmalloc_atfork_child malloc_atfork_child
 #endif
 
 /* ---- the global heap --------------------------------------------------------- */
@@ -138,6 +141,15 @@ int dlmalloc_validate(const void* mem);
 int dlmalloc_check(void);
 /* offheap: which invariant the last failed dlmalloc_check found broken. */
 const char* dlmalloc_check_message(void);
+/* offheap: fork() copies the heap's locks as they are, so a child forked
+ * while another thread held one would wait for it forever. A program that
+ * forks while other threads may allocate registers these with
+ * pthread_atfork: prepare takes every lock of the global heap (the calling
+ * thread then owns the heap until parent or child), parent releases them in
+ * the parent, child in the child. No-ops when built without locks. */
+void dlmalloc_atfork_prepare(void);
+void dlmalloc_atfork_parent(void);
+void dlmalloc_atfork_child(void);
 
 #endif /* !ONLY_MSPACES */
 

@@ -9,7 +9,10 @@
  *    each other's pattern); after joining, no two live blocks overlap, each
  *    validates, and the heap checks clean;
  *  - private unlocked mspaces used by one thread each, concurrently;
- *  - spec #51: 12 threads x 10 x malloc(800) at once, no overlap.
+ *  - spec #51: 12 threads x 10 x malloc(800) at once, no overlap;
+ *  - fork while three threads allocate from the global heap, with the
+ *    dlmalloc_atfork_* handlers: every child allocates and exits, none
+ *    inherits a held lock.
  *
  * Sized to stay well under 20 s in the ASan variant on a 2-core machine.
  * Each test runs in a forked child, so a deadlock ends as a timeout failure.
@@ -18,9 +21,13 @@
 #define _GNU_SOURCE
 #endif
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #define TEST_FORK_TIMEOUT_S 180
 #include "../../csrc/dlmalloc.h"
@@ -387,7 +394,66 @@ TEST(t51_twelve_threads_malloc_800) {
   CHECK_EQ_SZ(dlmalloc_check(), DL_OK);
 }
 
+/* fork copies the heap's lock as it is: without the handlers a child forked
+ * while a churning thread held it would wait forever (bench/native/preload.sh
+ * shows that on a shim built without them). */
+static volatile int fork_stop;
+
+static void* fork_churn(void* arg) {
+  unsigned seed = (unsigned)(uintptr_t)arg;
+  void* slots[32] = {0};
+  while (!fork_stop) {
+    seed = seed * 1103515245u + 12345u;
+    unsigned i = (seed >> 8) % 32;
+    dlfree(slots[i]);
+    slots[i] = dlmalloc(16 + (seed >> 16) % 2000);
+  }
+  for (unsigned i = 0; i < 32; i++) dlfree(slots[i]);
+  return NULL;
+}
+
+/* The child's status, or -1 when it was still running after 20 s (killed). */
+static int reap_within(pid_t pid) {
+  for (int ms = 0; ms < 20000; ms++) {
+    int status;
+    pid_t r = waitpid(pid, &status, WNOHANG);
+    if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (r < 0) return -1;
+    struct timespec one = {0, 1000000};
+    nanosleep(&one, NULL);
+  }
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  return -1;
+}
+
+TEST(fork_while_threads_allocate) {
+  CHECK_EQ_SZ(pthread_atfork(dlmalloc_atfork_prepare, dlmalloc_atfork_parent, dlmalloc_atfork_child), 0);
+  pthread_t t[3];
+  for (uintptr_t i = 0; i < 3; i++) CHECK_EQ_SZ(pthread_create(&t[i], NULL, fork_churn, (void*)(i + 1)), 0);
+  int bad = 0;
+  for (int k = 0; k < 100 && bad == 0; k++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      void* p = dlmalloc(1000);
+      int ok = p != NULL && dlmalloc_check() == DL_OK;
+      dlfree(p);
+      _exit(ok ? 0 : 1);
+    }
+    CHECK(pid > 0);
+    if (pid < 0) break;
+    int st = reap_within(pid);
+    CHECK_EQ_SZ(st, 0);
+    if (st != 0) bad = 1;
+  }
+  fork_stop = 1;
+  for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);
+  CHECK_EQ_SZ(dlmalloc_check(), DL_OK);
+  CHECK_EQ_SZ(port_state.n_abort, 0);
+}
+
 int main(void) {
+  RUN_FORKED(fork_while_threads_allocate);
   RUN_FORKED(t51_twelve_threads_malloc_800);
   RUN_FORKED(stress_locked_mspace);
   RUN_FORKED(stress_global_heap);

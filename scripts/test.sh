@@ -4,12 +4,14 @@
 #   2. the C test suites of the core (test/c/run.sh: debug, ASan+UBSan, -O2)
 #   3. the native benchmark's self-test (every contestant x workload, tiny
 #      counts, contents and heaps verified; no timing is asserted)
-#   4. the addon: built if missing (node-gyp-build: prebuild or source build),
+#   4. the dlmalloc core as the process's malloc (bench/native/preload.sh --check: python3,
+#      node and the C compiler run on it through LD_PRELOAD, fork while threads allocate)
+#   5. the addon: built if missing (node-gyp-build: prebuild or source build),
 #      lib/ compiled to dist/, then scripts/smoke.js through the public entry
-#   5. the jest suite of the public API (test/js/, `jest --runInBand`, run right
+#   6. the jest suite of the public API (test/js/, `jest --runInBand`, run right
 #      after the type-check); its
 #      "Tests: N failed, M passed, T total" line is added to the summary
-# Ends with "tests: N passed, M failed" summed over steps 2, 3, 4 and 5.
+# Ends with "tests: N passed, M failed" summed over steps 2 to 6.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,6 +47,10 @@ add_summary "$logdir/c.log"
 echo "== native benchmark self-test"
 bash bench/native/run.sh --selftest 2>&1 | tee "$logdir/bench.log"
 add_summary "$logdir/bench.log"
+
+echo "== the core as the process's malloc (bench/native/preload.sh --check)"
+bash bench/native/preload.sh --check 2>&1 | tee "$logdir/preload.log"
+add_summary "$logdir/preload.log"
 
 echo "== addon smoke (scripts/smoke.js)"
 if [ "$addon_ok" -eq 1 ]; then
